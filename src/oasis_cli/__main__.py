@@ -1,0 +1,3 @@
+from oasis_cli.cli import main
+
+main()

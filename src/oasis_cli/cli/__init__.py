@@ -1,0 +1,39 @@
+"""The command line: Typer commands only. Each parses its options, calls one function
+and renders the result; `main()` turns an OasisError into its message and exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from oasis_cli.cli import commands, local_cloud  # noqa: F401  (registers the commands)
+from oasis_cli.cli.app import app
+from oasis_cli.errors import OasisError
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv or os.environ.get("OASIS_DEBUG", "").lower() in ("1", "true")
+    try:
+        code = app(standalone_mode=False)
+    except OasisError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: typer's own message, exit 2
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(getattr(exc, "exit_code", 2))
+    except (typer.Abort, KeyboardInterrupt):
+        print(
+            "interrupted: the ledger is consistent; run the same command again to resume.",
+            file=sys.stderr,
+        )
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

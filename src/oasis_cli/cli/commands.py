@@ -1,0 +1,154 @@
+"""`oasis init | plan | up | status | down`: parse, load, call one function, render."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from oasis_cli import config as config_module
+from oasis_cli import deploy
+from oasis_cli.cli.app import OutputOption, YesOption, app, options
+from oasis_cli.errors import ConfigError, OasisError
+from oasis_cli.graph import Outcome
+from oasis_cli.resources.base import Action
+from oasis_cli.session import Options, Session, open_session
+from oasis_cli.ui import plan_table, print_json
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented oasis.toml with every setting at its default."""
+    opts = options(ctx)
+    path = opts.config_path
+    if path.exists() and not force:
+        raise ConfigError(f"{path} exists", hint="Use --force to overwrite it.")
+    path.write_text(config_module.render_init())
+    opts.stderr.print(f"wrote {path}")
+
+
+@app.command()
+def plan(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Show what `up` would create, change or leave alone (read-only)."""
+    opts = options(ctx, output=output)
+    with open_session(opts, "plan") as (session, context):
+        plans = deploy.plan_up(context)
+    if opts.json:
+        print_json(
+            {
+                "deployment": session.deployment.name,
+                "project": session.deployment.project,
+                "plan": [
+                    {
+                        "key": p.node.key,
+                        "kind": p.node.kind,
+                        "name": p.node.name,
+                        "location": p.node.location,
+                        "action": p.action.value,
+                        "changes": [str(c) for c in p.changes],
+                        "reason": p.reason,
+                    }
+                    for p in plans
+                ],
+            }
+        )
+        return
+    opts.stdout.print(plan_table(plans))
+    counts = {action: sum(p.action is action for p in plans) for action in Action}
+    opts.stdout.print(
+        f"\n{counts[Action.CREATE]} to create, {counts[Action.UPDATE]} to change, "
+        f"{counts[Action.NOOP]} unchanged, {counts[Action.CONFLICT]} in conflict."
+    )
+
+
+@app.command()
+def up(ctx: typer.Context, yes: YesOption = False, output: OutputOption = None) -> None:
+    """Create or adopt the base infrastructure; safe to re-run, resumes after a crash."""
+    opts = options(ctx, output=output, yes=yes)
+    with open_session(opts, "up") as (session, context):
+        if not opts.yes and sys.stdin.isatty() and not opts.json:
+            plans = deploy.plan_up(context)
+            opts.stdout.print(plan_table(plans))
+            if all(p.action is Action.NOOP for p in plans):
+                opts.stdout.print("Nothing to do.")
+                return
+            typer.confirm("Apply this plan?", abort=True)
+        outcome = deploy.up(context)
+    _finish(opts, session, outcome, "up", retry="oasis up")
+
+
+@app.command()
+def down(ctx: typer.Context, yes: YesOption = False, output: OutputOption = None) -> None:
+    """Delete everything the deployment owns, in reverse order, in one run."""
+    opts = options(ctx, output=output, yes=yes)
+    if not opts.yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("down needs confirmation", hint="Re-run with --yes.")
+        typer.confirm("Delete every resource of this deployment?", abort=True)
+    with open_session(opts, "down") as (session, context):
+        outcome = deploy.down(context)
+    _finish(opts, session, outcome, "down", retry="oasis down")
+
+
+@app.command()
+def status(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Each resource: its ledger state, live state, drift and time taken."""
+    opts = options(ctx, output=output)
+    with open_session(opts, "status") as (session, context):
+        rows = deploy.status(context)
+    if opts.json:
+        print_json({"deployment": session.deployment.name, "resources": rows})
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("resource", "name", "location", "state", "live", "time", "drift"):
+        table.add_column(column)
+    for row in rows:
+        duration = f"{row['duration_s']:.1f}s" if row["duration_s"] is not None else ""
+        table.add_row(
+            row["key"],
+            row["name"],
+            row["location"],
+            row["state"],
+            row["live"],
+            duration,
+            "; ".join(row["drift"]),
+        )
+    opts.stdout.print(table)
+
+
+def _finish(opts: Options, session: Session, outcome: Outcome, command: str, retry: str) -> None:
+    results = {key: str(value) for key, value in outcome.results.items()}
+    errors = {key: str(error) for key, error in outcome.errors.items()}
+    if opts.json:
+        print_json(
+            {
+                "deployment": session.deployment.name,
+                "command": command,
+                "ok": outcome.ok,
+                "results": results,
+                "errors": errors,
+                "not_started": outcome.not_started,
+                "log": str(session.log_path),
+            }
+        )
+    if outcome.ok:
+        if not opts.json:
+            opts.stderr.print(f"[green]{command} finished[/]: {len(results)} resources.")
+        return
+    for error in outcome.errors.values():
+        if not isinstance(error, OasisError):
+            raise error
+    lines = [f"{key}: {message}" for key, message in errors.items()]
+    if outcome.not_started:
+        lines.append(f"not started: {', '.join(outcome.not_started)}")
+    raise OasisError(
+        f"{command} failed:\n  " + "\n  ".join(lines),
+        hint=f"The ledger is consistent. Fix the cause, then run `{retry}` again; it resumes "
+        f"where this run stopped. Log: {session.log_path}",
+    )

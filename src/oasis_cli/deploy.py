@@ -1,0 +1,196 @@
+"""What `plan`, `up`, `down` and `status` do, over the graph, the ledger and the cloud.
+
+`up` observes each node, plans it, and creates, updates or adopts it, journaling
+every mutation in the ledger before the call. `down` walks the reversed graph,
+including resources the ledger knows but the config no longer names, and deletes
+only what carries the deployment's marker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from oasis_cli import graph
+from oasis_cli.config import Deployment
+from oasis_cli.errors import CloudError
+from oasis_cli.gcp.clients import Cloud
+from oasis_cli.graph import Node, Outcome
+from oasis_cli.ledger import Ledger
+from oasis_cli.resources import KINDS, build_graph
+from oasis_cli.resources.base import Action, Plan, plan
+from oasis_cli.ui import Reporter
+
+
+@dataclass
+class Context:
+    deployment: Deployment
+    cloud: Cloud
+    ledger: Ledger
+    reporter: Reporter
+
+    @property
+    def parallelism(self) -> int:
+        return self.deployment.config.run.parallelism
+
+
+def _observe_all(ctx: Context, nodes: list[Node]) -> dict[str, Plan]:
+    plans: dict[str, Plan] = {}
+
+    def work(node: Node) -> None:
+        kind = KINDS[node.kind]
+        plans[node.key] = plan(node, kind.observe(ctx.cloud, node), kind)
+
+    outcome = graph.run(
+        [replace(node, deps=()) for node in nodes], work, parallelism=ctx.parallelism
+    )
+    _raise_first(outcome)
+    return {node.key: plans[node.key] for node in graph.order(nodes)}
+
+
+def _raise_first(outcome: Outcome) -> None:
+    for error in outcome.errors.values():
+        raise error
+
+
+def plan_up(ctx: Context) -> list[Plan]:
+    """What `up` would do, from read-only calls."""
+    return list(_observe_all(ctx, build_graph(ctx.deployment)).values())
+
+
+def up(ctx: Context) -> Outcome:
+    nodes = build_graph(ctx.deployment)
+    ctx.reporter.start(nodes)
+    return graph.run(nodes, lambda node: _converge(ctx, node), parallelism=ctx.parallelism)
+
+
+def _converge(ctx: Context, node: Node) -> str:
+    kind = KINDS[node.kind]
+    report = ctx.reporter.update
+    report(node.key, "checking")
+    current = plan(node, kind.observe(ctx.cloud, node), kind)
+    entry = ctx.ledger.get(node.key)
+    args = (node.key, node.kind, node.name, node.location, list(node.deps))
+    if current.action is Action.CONFLICT:
+        report(node.key, "conflict", current.reason)
+        raise CloudError(
+            f"{node.key} ({node.name})",
+            current.reason,
+            hint="oasis never modifies what it does not own: rename it in oasis.toml "
+            "or remove it, then run `oasis up` again.",
+        )
+    if current.action is Action.NOOP:
+        if entry is not None and entry.state == "done":
+            report(node.key, "unchanged")
+            return "unchanged"
+        observed = kind.observe(ctx.cloud, node) or {}
+        ctx.ledger.adopt(*args, outputs=kind.outputs(observed))
+        report(node.key, "adopted")
+        return "adopted"
+    entry = ctx.ledger.journal_create(*args)
+    request_id = entry.request_id or ""
+    on_operation = _operation_recorder(ctx, node.key)
+    report(node.key, "creating" if current.action is Action.CREATE else "updating")
+    try:
+        if current.action is Action.CREATE:
+            outputs = kind.create(ctx.cloud, node, request_id, on_operation)
+        else:
+            outputs = kind.update(ctx.cloud, node, current.changes, request_id, on_operation)
+    except Exception as exc:
+        ctx.ledger.record(node.key, state="failed", error=str(exc))
+        report(node.key, "failed", str(exc))
+        raise
+    ctx.ledger.record(node.key, state="done", outputs=outputs)
+    verb = "created" if current.action is Action.CREATE else "updated"
+    report(node.key, verb)
+    return verb
+
+
+def _operation_recorder(ctx: Context, key: str) -> Callable[[str], None]:
+    def record(operation: str) -> None:
+        ctx.ledger.record(key, operation=operation)
+        ctx.reporter.update(key, "running", operation=operation)
+
+    return record
+
+
+def teardown_nodes(ctx: Context) -> list[Node]:
+    """The config's nodes, named as the ledger recorded them, plus ledger-only entries."""
+    nodes = {node.key: node for node in build_graph(ctx.deployment)}
+    for key, entry in ctx.ledger.entries.items():
+        known = nodes.get(key)
+        if known is not None:
+            nodes[key] = replace(known, name=entry.name, location=entry.location)
+        elif entry.state != "deleted":
+            spec = {"description": ctx.deployment.marker}
+            nodes[key] = Node(key, entry.kind, entry.name, entry.location, tuple(entry.deps), spec)
+    return list(nodes.values())
+
+
+def down(ctx: Context) -> Outcome:
+    nodes = teardown_nodes(ctx)
+    ctx.reporter.start(nodes)
+    return graph.run(
+        nodes, lambda node: _remove(ctx, node), parallelism=ctx.parallelism, reverse=True
+    )
+
+
+def _remove(ctx: Context, node: Node) -> str:
+    kind = KINDS[node.kind]
+    report = ctx.reporter.update
+    report(node.key, "checking")
+    observed = kind.observe(ctx.cloud, node)
+    entry = ctx.ledger.get(node.key)
+    if observed is None:
+        if entry is not None and entry.state != "deleted":
+            ctx.ledger.record(node.key, state="deleted")
+        report(node.key, "absent")
+        return "absent"
+    if not kind.owned(node, observed):
+        report(node.key, "kept", "exists but does not belong to this deployment")
+        return "kept"
+    entry = ctx.ledger.journal_delete(
+        node.key, node.kind, node.name, node.location, list(node.deps)
+    )
+    report(node.key, "deleting")
+    try:
+        kind.delete(ctx.cloud, node, entry.request_id or "", _operation_recorder(ctx, node.key))
+    except Exception as exc:
+        ctx.ledger.record(node.key, error=str(exc))
+        report(node.key, "failed", str(exc))
+        raise
+    ctx.ledger.record(node.key, state="deleted")
+    report(node.key, "deleted")
+    return "deleted"
+
+
+def status(ctx: Context) -> list[dict[str, Any]]:
+    """The ledger joined with live state: each resource, its state, drift, time taken."""
+    nodes = {node.key: node for node in teardown_nodes(ctx)}
+    plans = _observe_all(ctx, list(nodes.values()))
+    rows = []
+    for key, current in plans.items():
+        entry = ctx.ledger.get(key)
+        node = nodes[key]
+        live = {
+            Action.CREATE: "missing",
+            Action.CONFLICT: "not ours",
+            Action.UPDATE: "drifted",
+            Action.NOOP: "ok",
+        }[current.action]
+        rows.append(
+            {
+                "key": key,
+                "kind": node.kind,
+                "name": entry.name if entry else node.name,
+                "location": entry.location if entry else node.location,
+                "state": entry.state if entry else "absent",
+                "live": live,
+                "drift": [str(change) for change in current.changes],
+                "duration_s": entry.duration_s if entry else None,
+                "operation": entry.operation if entry else None,
+                "outputs": entry.outputs if entry else {},
+            }
+        )
+    return rows

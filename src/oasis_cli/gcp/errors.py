@@ -1,0 +1,44 @@
+"""Translate Google API exceptions into oasis errors, and retry only what is transient."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from oasis_cli.errors import CloudError
+
+
+def transient_retry(initial_s: float, deadline_s: float = 120.0) -> Any:
+    """Retry 429, 500, 502, 503 and 504 with backoff inside a deadline."""
+    from google.api_core import exceptions, retry
+
+    return retry.Retry(
+        predicate=retry.if_exception_type(
+            exceptions.TooManyRequests,
+            exceptions.InternalServerError,
+            exceptions.BadGateway,
+            exceptions.ServiceUnavailable,
+            exceptions.GatewayTimeout,
+        ),
+        initial=initial_s,
+        maximum=max(initial_s, 10.0),
+        multiplier=2.0,
+        timeout=deadline_s,
+    )
+
+
+@contextlib.contextmanager
+def api_errors(resource: str) -> Iterator[None]:
+    """Re-raise a failed API call as a CloudError naming the resource and the cause."""
+    from google.api_core import exceptions
+
+    try:
+        yield
+    except exceptions.RetryError as exc:
+        raise CloudError(resource, f"gave up retrying: {exc.cause or exc}") from None
+    except exceptions.GoogleAPICallError as exc:
+        code = exc.code if exc.code is not None else "error"
+        raise CloudError(
+            resource, f"{int(code) if isinstance(code, int) else code} {exc.message}"
+        ) from None

@@ -1,0 +1,84 @@
+"""One waiter for every long-running operation shape, with a deadline and backoff.
+
+`wait_until(poll, name=..., policy=...)` calls `poll()` until it reports done,
+sleeping `initial_s` x `multiplier` up to `maximum_s` between calls, and raises
+`OperationTimeout` at the deadline. `wait_compute()` waits on a compute operation
+through oasis's own operations clients (an ExtendedOperation's `.result()` would poll
+compute.googleapis.com whatever the endpoint) and raises `OperationFailed` with the
+operation's error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from oasis_cli.errors import OperationFailed, OperationTimeout
+
+if TYPE_CHECKING:
+    from oasis_cli.gcp.clients import Cloud
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    initial_s: float = 2.0
+    maximum_s: float = 15.0
+    multiplier: float = 1.5
+    deadline_s: float = 3600.0
+
+
+def wait_until(
+    poll: Callable[[], bool],
+    *,
+    name: str,
+    policy: PollPolicy,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    deadline = clock() + policy.deadline_s
+    delay = policy.initial_s
+    while not poll():
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise OperationTimeout(name, policy.deadline_s)
+        sleep(min(delay, remaining))
+        delay = min(delay * policy.multiplier, policy.maximum_s)
+
+
+def wait_compute(cloud: Cloud, operation: Any, *, scope: str) -> Any:
+    """Wait for a compute operation. `scope` is "global", "regions/R" or "zones/Z"."""
+    from google.cloud import compute_v1
+
+    name = operation.name
+    kind, _, location = scope.partition("/")
+    if kind == "global":
+        client = cloud.compute("GlobalOperationsClient")
+        kwargs = {}
+    elif kind == "regions":
+        client = cloud.compute("RegionOperationsClient")
+        kwargs = {"region": location}
+    else:
+        client = cloud.compute("ZoneOperationsClient")
+        kwargs = {"zone": location}
+    latest = operation
+
+    def poll() -> bool:
+        nonlocal latest
+        if latest.status == compute_v1.Operation.Status.DONE:
+            return True
+        latest = client.get(project=cloud.project, operation=name, **kwargs)
+        return bool(latest.status == compute_v1.Operation.Status.DONE)
+
+    wait_until(poll, name=name, policy=cloud.poll)
+    errors = list(latest.error.errors) if latest.error else []
+    if errors:
+        first = errors[0]
+        raise OperationFailed(name, first.code or latest.http_error_status_code, first.message)
+    for warning in latest.warnings:
+        log.warning("operation %s: %s: %s", name, warning.code, warning.message)
+    return latest

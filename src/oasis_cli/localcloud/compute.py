@@ -1,0 +1,568 @@
+"""Compute Engine v1 as the local cloud serves it: networks, subnetworks, firewalls,
+routers (with Cloud NAT), global addresses, and global/region/zone operations.
+
+Requests are routed and validated with the compute v1 discovery document. A create
+reserves the name at once but the resource becomes visible only when its operation
+completes (after the latency model's duration), as in GCP. `requestId` makes a
+retried mutation return the original operation instead of acting twice. To add a
+collection: add a `Collection` entry and, if GCP checks more than the schema, a
+`_check_<collection>` method and in-use rule.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from oasis_cli.localcloud.discovery import Api
+from oasis_cli.localcloud.server import HttpError, Latency, Request, Response
+from oasis_cli.localcloud.store import Store
+
+BASE = "https://www.googleapis.com/compute/v1/"
+NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
+ROCE_PROFILE = re.compile(
+    r"^projects/[^/]+/global/networkProfiles/([a-z]+-[a-z]+\d+-[a-z])-vpc-roce$"
+)
+PROXY_PURPOSES = {"REGIONAL_MANAGED_PROXY", "GLOBAL_MANAGED_PROXY", "INTERNAL_HTTPS_LOAD_BALANCER"}
+
+
+@dataclass(frozen=True)
+class Collection:
+    schema: str
+    scope: str  # "global" or "regions"
+    segment: str  # URL path segment
+    kind: str
+    create_s: float
+    delete_s: float
+
+
+COLLECTIONS = {
+    "networks": Collection("Network", "global", "networks", "compute#network", 25, 20),
+    "subnetworks": Collection("Subnetwork", "regions", "subnetworks", "compute#subnetwork", 15, 15),
+    "firewalls": Collection("Firewall", "global", "firewalls", "compute#firewall", 8, 8),
+    "routers": Collection("Router", "regions", "routers", "compute#router", 12, 10),
+    "globalAddresses": Collection("Address", "global", "addresses", "compute#address", 8, 8),
+}
+# Which collections' members refer to a network through their `network` field.
+NETWORK_USERS = ("subnetworks", "firewalls", "routers", "globalAddresses")
+
+
+def relative(url: str) -> str:
+    """`projects/...` for a full, partial or relative resource URL."""
+    index = url.find("projects/")
+    if index >= 0:
+        return url[index:]
+    return url
+
+
+def public(resource: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in resource.items() if not k.startswith("_")}
+
+
+class Compute:
+    def __init__(self, store: Store, latency: Latency) -> None:
+        self.store = store
+        self.latency = latency
+        self.api = Api.load("compute", "v1")
+
+    def target(self, request: Request) -> str:
+        if isinstance(request.body, dict):
+            return str(request.body.get("name", ""))
+        return ""
+
+    def handle(self, request: Request) -> Response:
+        found = self.api.route(request.method, request.path)
+        if found is None:
+            raise HttpError(404, f"The requested URL {request.path} was not found.", "notFound")
+        method, params = found
+        _, collection, verb = method.id.split(".")
+        with self.store.transaction() as world:
+            self._advance(world)
+            if collection in ("globalOperations", "regionOperations", "zoneOperations"):
+                return self._operation(world, collection, verb, params)
+            if collection not in COLLECTIONS:
+                raise HttpError(501, f"{method.id} is not simulated by the local cloud")
+            handler = getattr(self, f"_{verb}", None)
+            if handler is None:
+                raise HttpError(501, f"{method.id} is not simulated by the local cloud")
+            if method.request_schema and verb in ("insert", "patch"):
+                problems = self.api.validate(method.request_schema, request.body or {})
+                if problems:
+                    raise HttpError(400, problems[0])
+            result: Response = handler(world, collection, params, request)
+            return result
+
+    def inventory(self, world: dict[str, Any]) -> list[dict[str, Any]]:
+        self._advance(world)
+        items = []
+        for collection, spec in COLLECTIONS.items():
+            for path, resource in sorted(self._table(world, collection).items()):
+                if resource.get("_creating"):
+                    continue
+                location = "global" if spec.scope == "global" else path.split("/")[3]
+                items.append(
+                    {
+                        "service": "compute",
+                        "kind": resource["kind"],
+                        "name": resource["name"],
+                        "location": location,
+                        "resource": public(resource),
+                    }
+                )
+        return items
+
+    # --- addressing ------------------------------------------------------------------
+
+    def _scope_path(self, collection: str, params: dict[str, str]) -> str:
+        spec = COLLECTIONS[collection]
+        if spec.scope == "global":
+            return f"projects/{params['project']}/global/{spec.segment}"
+        return f"projects/{params['project']}/regions/{params['region']}/{spec.segment}"
+
+    def _path(self, collection: str, params: dict[str, str], name: str) -> str:
+        return f"{self._scope_path(collection, params)}/{name}"
+
+    @staticmethod
+    def _table(world: dict[str, Any], collection: str) -> dict[str, Any]:
+        table: dict[str, Any] = world.setdefault("compute", {}).setdefault(collection, {})
+        return table
+
+    def _visible(self, world: dict[str, Any], collection: str, path: str) -> dict[str, Any]:
+        resource = self._table(world, collection).get(path)
+        if resource is None or resource.get("_creating"):
+            raise HttpError(404, f"The resource '{path}' was not found", "notFound")
+        return resource
+
+    # --- verbs -----------------------------------------------------------------------
+
+    def _get(self, world: dict, collection: str, params: dict, request: Request) -> Response:
+        name = params[_name_param(collection)]
+        return Response(
+            200, public(self._visible(world, collection, self._path(collection, params, name)))
+        )
+
+    def _list(self, world: dict, collection: str, params: dict, request: Request) -> Response:
+        prefix = self._scope_path(collection, params) + "/"
+        items = [
+            public(r)
+            for path, r in sorted(self._table(world, collection).items())
+            if path.startswith(prefix) and not r.get("_creating")
+        ]
+        return Response(
+            200,
+            {
+                "kind": COLLECTIONS[collection].kind + "List",
+                "id": prefix.rstrip("/"),
+                "items": items,
+                "selfLink": BASE + prefix.rstrip("/"),
+            },
+        )
+
+    def _insert(self, world: dict, collection: str, params: dict, request: Request) -> Response:
+        replay = self._replay(world, request)
+        if replay is not None:
+            return replay
+        body = dict(request.body or {})
+        name = body.get("name")
+        if not isinstance(name, str) or not NAME.match(name):
+            raise HttpError(
+                400,
+                f"Invalid value for field 'resource.name': '{name}'. Must be a match of "
+                "regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'",
+            )
+        path = self._path(collection, params, name)
+        table = self._table(world, collection)
+        if path in table:
+            raise HttpError(409, f"The resource '{path}' already exists", "alreadyExists")
+        check = getattr(self, f"_check_{collection}")
+        check(world, params, body)
+        spec = COLLECTIONS[collection]
+        now = time.time()
+        resource = {
+            **body,
+            "kind": spec.kind,
+            "id": _decimal_id(),
+            "creationTimestamp": _timestamp(now),
+            "selfLink": BASE + path,
+            "_creating": True,
+        }
+        if spec.scope == "regions":
+            resource["region"] = BASE + f"projects/{params['project']}/regions/{params['region']}"
+        _fill_defaults(collection, resource)
+        table[path] = resource
+        return self._start(world, params, request, "insert", path, spec.create_s, resource["id"])
+
+    def _delete(self, world: dict, collection: str, params: dict, request: Request) -> Response:
+        replay = self._replay(world, request)
+        if replay is not None:
+            return replay
+        path = self._path(collection, params, params[_name_param(collection)])
+        resource = self._visible(world, collection, path)
+        if resource.get("_deleting"):
+            raise HttpError(400, f"The resource '{path}' is not ready", "resourceNotReady")
+        user = self._user_of(world, collection, path)
+        if user is not None:
+            raise HttpError(
+                400,
+                f"The {_singular(collection)} resource '{path}' is already being used by '{user}'",
+                "resourceInUseByAnotherResource",
+            )
+        resource["_deleting"] = True
+        spec = COLLECTIONS[collection]
+        return self._start(world, params, request, "delete", path, spec.delete_s, resource["id"])
+
+    def _patch(self, world: dict, collection: str, params: dict, request: Request) -> Response:
+        replay = self._replay(world, request)
+        if replay is not None:
+            return replay
+        path = self._path(collection, params, params[_name_param(collection)])
+        resource = self._visible(world, collection, path)
+        body = dict(request.body or {})
+        if body.get("name", resource["name"]) != resource["name"]:
+            raise HttpError(400, "Invalid value for field 'resource.name': cannot be changed")
+        merged = {**public(resource), **body}
+        getattr(self, f"_check_{collection}")(world, params, merged, patching=True)
+        resource.update(body)
+        spec = COLLECTIONS[collection]
+        return self._start(world, params, request, "patch", path, spec.create_s / 2, resource["id"])
+
+    # --- operations ------------------------------------------------------------------
+
+    def _replay(self, world: dict, request: Request) -> Response | None:
+        request_id = request.param("requestId")
+        if request_id is None:
+            return None
+        try:
+            parsed = uuid.UUID(request_id)
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.int == 0:
+            raise HttpError(400, f"Invalid value for field 'requestId': '{request_id}'")
+        op_path = world.setdefault("compute_request_ids", {}).get(request_id)
+        if op_path is None:
+            return None
+        return Response(200, public(world["compute_operations"][op_path]))
+
+    def _start(
+        self,
+        world: dict,
+        params: dict,
+        request: Request,
+        op_type: str,
+        target: str,
+        duration_s: float,
+        target_id: str,
+    ) -> Response:
+        now = time.time()
+        name = f"operation-{int(now * 1000)}-{uuid.uuid4().hex[:12]}"
+        if "region" in params:
+            scope = f"projects/{params['project']}/regions/{params['region']}"
+        else:
+            scope = f"projects/{params['project']}/global"
+        op_path = f"{scope}/operations/{name}"
+        operation: dict[str, Any] = {
+            "kind": "compute#operation",
+            "id": _decimal_id(),
+            "name": name,
+            "operationType": op_type,
+            "targetLink": BASE + target,
+            "targetId": target_id,
+            "status": "RUNNING",
+            "progress": 0,
+            "insertTime": _timestamp(now),
+            "startTime": _timestamp(now),
+            "selfLink": BASE + op_path,
+            "user": "local-user@oasis.local",
+            "_done_at": now + self.latency(duration_s),
+        }
+        if "region" in params:
+            operation["region"] = BASE + scope
+        fault = request.fault
+        if fault and fault.get("action") == "fail_operation":
+            operation["_fail"] = {
+                "code": fault.get("reason", "QUOTA_EXCEEDED"),
+                "message": fault.get("message", "Quota exceeded"),
+                "status": int(fault.get("status", 403)),
+            }
+        world.setdefault("compute_operations", {})[op_path] = operation
+        request_id = request.param("requestId")
+        if request_id is not None:
+            world.setdefault("compute_request_ids", {})[request_id] = op_path
+        self._advance(world)
+        return Response(200, public(operation))
+
+    def _advance(self, world: dict) -> None:
+        """Complete every operation whose time has come, applying its effect."""
+        now = time.time()
+        for operation in world.get("compute_operations", {}).values():
+            if operation["status"] == "DONE" or operation["_done_at"] > now:
+                continue
+            target = relative(operation["targetLink"])
+            collection = _collection_of(target)
+            table = self._table(world, collection)
+            resource = table.get(target)
+            failure = operation.get("_fail")
+            if failure is not None:
+                operation["error"] = {
+                    "errors": [{"code": failure["code"], "message": failure["message"]}]
+                }
+                operation["httpErrorStatusCode"] = failure["status"]
+                operation["httpErrorMessage"] = "FORBIDDEN" if failure["status"] == 403 else "ERROR"
+                if operation["operationType"] == "insert":
+                    table.pop(target, None)
+                elif resource is not None:
+                    resource.pop("_deleting", None)
+            elif resource is not None:
+                if operation["operationType"] == "insert":
+                    resource.pop("_creating", None)
+                    self._on_created(world, collection, resource)
+                elif operation["operationType"] == "delete":
+                    table.pop(target)
+                    self._on_deleted(world, collection, resource)
+            operation["status"] = "DONE"
+            operation["progress"] = 100
+            operation["endTime"] = _timestamp(now)
+
+    def _operation(self, world: dict, collection: str, verb: str, params: dict) -> Response:
+        if collection == "globalOperations":
+            scope = f"projects/{params['project']}/global"
+        elif collection == "regionOperations":
+            scope = f"projects/{params['project']}/regions/{params['region']}"
+        else:
+            scope = f"projects/{params['project']}/zones/{params['zone']}"
+        if verb == "list":
+            prefix = scope + "/operations/"
+            items = [
+                public(op)
+                for path, op in world.get("compute_operations", {}).items()
+                if path.startswith(prefix)
+            ]
+            return Response(200, {"kind": "compute#operationList", "items": items})
+        path = f"{scope}/operations/{params['operation']}"
+        operation = world.get("compute_operations", {}).get(path)
+        if operation is None:
+            raise HttpError(404, f"The resource '{path}' was not found", "notFound")
+        if verb not in ("get", "wait"):
+            raise HttpError(501, f"compute.{collection}.{verb} is not simulated")
+        # `wait` answers at once with the current state (GCP may return before DONE too).
+        return Response(200, public(operation))
+
+    # --- cross-resource effects and rules --------------------------------------------
+
+    def _on_created(self, world: dict, collection: str, resource: dict) -> None:
+        if collection == "subnetworks":
+            network = self._table(world, "networks").get(relative(resource["network"]))
+            if network is not None:
+                network.setdefault("subnetworks", []).append(resource["selfLink"])
+
+    def _on_deleted(self, world: dict, collection: str, resource: dict) -> None:
+        if collection == "subnetworks":
+            network = self._table(world, "networks").get(relative(resource["network"]))
+            if network is not None and resource["selfLink"] in network.get("subnetworks", []):
+                network["subnetworks"].remove(resource["selfLink"])
+
+    def _user_of(self, world: dict, collection: str, path: str) -> str | None:
+        """The first resource that still uses `path` (GCP refuses to delete it)."""
+        if collection != "networks":
+            return None
+        for user_collection in NETWORK_USERS:
+            for user_path, user in self._table(world, user_collection).items():
+                if relative(user.get("network", "")) == path:
+                    return user_path
+        return None
+
+    def _network(self, world: dict, params: dict, body: dict) -> dict[str, Any]:
+        reference = body.get("network")
+        if not reference:
+            raise HttpError(400, "Invalid value for field 'resource.network': ''. Required.")
+        path = relative(reference)
+        if not path.startswith("projects/"):
+            path = f"projects/{params['project']}/{path}"
+        network = self._table(world, "networks").get(path)
+        if network is None or network.get("_creating"):
+            raise HttpError(404, f"The resource '{path}' was not found", "notFound")
+        body["network"] = BASE + path
+        return network
+
+    def _check_networks(
+        self, world: dict, params: dict, body: dict, patching: bool = False
+    ) -> None:
+        if body.get("autoCreateSubnetworks") is None and "IPv4Range" not in body:
+            raise HttpError(
+                400,
+                "Invalid value for field 'resource.autoCreateSubnetworks': ''. "
+                "Legacy networks are not supported; set autoCreateSubnetworks.",
+            )
+        mtu = body.get("mtu")
+        if mtu is not None and not 1300 <= int(mtu) <= 8896:
+            raise HttpError(
+                400, f"Invalid value for field 'resource.mtu': '{mtu}'. Must be 1300-8896."
+            )
+        profile = body.get("networkProfile")
+        if profile:
+            match = ROCE_PROFILE.match(relative(profile))
+            if match is None:
+                raise HttpError(
+                    404, f"The resource '{relative(profile)}' was not found", "notFound"
+                )
+            if body.get("autoCreateSubnetworks"):
+                raise HttpError(
+                    400, "Networks with a RoCE network profile must be in custom subnet mode."
+                )
+            body["networkProfile"] = BASE + relative(profile)
+
+    def _check_subnetworks(
+        self, world: dict, params: dict, body: dict, patching: bool = False
+    ) -> None:
+        network = self._network(world, params, body)
+        cidr = body.get("ipCidrRange")
+        try:
+            parsed = ipaddress.IPv4Network(cidr or "", strict=True)
+        except ValueError:
+            raise HttpError(
+                400,
+                f"Invalid value for field 'resource.ipCidrRange': '{cidr}'. Invalid IPCidrRange.",
+            ) from None
+        region = params["region"]
+        if body.get("region") and relative(body["region"]).rsplit("/", 1)[-1] != region:
+            raise HttpError(400, f"Invalid value for field 'resource.region': '{body['region']}'.")
+        purpose = body.get("purpose", "PRIVATE")
+        if purpose in PROXY_PURPOSES:
+            if body.get("role") not in ("ACTIVE", "BACKUP"):
+                raise HttpError(
+                    400,
+                    f"Invalid value for field 'resource.role': '{body.get('role', '')}'. "
+                    f"Subnetworks with purpose {purpose} require role ACTIVE or BACKUP.",
+                )
+            if body.get("privateIpGoogleAccess"):
+                raise HttpError(
+                    400, "Private Google Access is not supported for proxy-only subnetworks."
+                )
+        elif body.get("role"):
+            raise HttpError(
+                400,
+                f"Invalid value for field 'resource.role': '{body['role']}'. "
+                "Role is only valid for proxy-only subnetworks.",
+            )
+        profile = network.get("networkProfile")
+        if profile:
+            zone = ROCE_PROFILE.match(relative(profile))
+            if zone and not zone.group(1).startswith(region + "-"):
+                raise HttpError(
+                    400,
+                    f"Subnetwork region {region} does not match the network profile's zone "
+                    f"{zone.group(1)}.",
+                )
+        if patching:
+            return
+        for path, other in self._table(world, "subnetworks").items():
+            if relative(other["network"]) != relative(body["network"]):
+                continue
+            if parsed.overlaps(ipaddress.IPv4Network(other["ipCidrRange"])):
+                raise HttpError(
+                    400,
+                    f"Invalid IPCidrRange: {cidr} conflicts with existing subnetwork "
+                    f"'{path.rsplit('/', 1)[-1]}' in region '{region}'.",
+                )
+
+    def _check_firewalls(
+        self, world: dict, params: dict, body: dict, patching: bool = False
+    ) -> None:
+        network = self._network(world, params, body)
+        if network.get("networkProfile"):
+            raise HttpError(
+                400, "Firewall rules are not supported on networks with a RoCE network profile."
+            )
+        if bool(body.get("allowed")) == bool(body.get("denied")):
+            raise HttpError(400, "Exactly one of 'allowed' or 'denied' must be set.")
+        for cidr in [*body.get("sourceRanges", []), *body.get("destinationRanges", [])]:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise HttpError(
+                    400, f"Invalid value for field 'resource.sourceRanges': '{cidr}'."
+                ) from None
+        priority = int(body.get("priority", 1000))
+        if not 0 <= priority <= 65535:
+            raise HttpError(400, f"Invalid value for field 'resource.priority': '{priority}'.")
+
+    def _check_routers(self, world: dict, params: dict, body: dict, patching: bool = False) -> None:
+        network = self._network(world, params, body)
+        if network.get("networkProfile"):
+            raise HttpError(
+                400, "Cloud Router is not supported on networks with a RoCE network profile."
+            )
+        for i, nat in enumerate(body.get("nats", [])):
+            for required in ("name", "natIpAllocateOption", "sourceSubnetworkIpRangesToNat"):
+                if not nat.get(required):
+                    raise HttpError(
+                        400,
+                        f"Invalid value for field 'resource.nats[{i}].{required}': ''. Required.",
+                    )
+            if not NAME.match(nat["name"]):
+                raise HttpError(400, f"Invalid value for field 'resource.nats[{i}].name'.")
+
+    def _check_globalAddresses(
+        self, world: dict, params: dict, body: dict, patching: bool = False
+    ) -> None:
+        if body.get("purpose") == "VPC_PEERING":
+            self._network(world, params, body)
+            if body.get("addressType") != "INTERNAL" or not body.get("prefixLength"):
+                raise HttpError(
+                    400, "VPC_PEERING addresses need addressType INTERNAL and a prefixLength."
+                )
+
+
+def _fill_defaults(collection: str, resource: dict[str, Any]) -> None:
+    if collection == "networks":
+        resource.setdefault("mtu", 1460)
+        resource.setdefault("routingConfig", {"routingMode": "REGIONAL"})
+        resource.setdefault("subnetworks", [])
+    elif collection == "subnetworks":
+        network = ipaddress.IPv4Network(resource["ipCidrRange"])
+        resource.setdefault("gatewayAddress", str(network.network_address + 1))
+        resource.setdefault("purpose", "PRIVATE")
+        resource.setdefault("privateIpGoogleAccess", False)
+        resource.setdefault("fingerprint", uuid.uuid4().hex[:12])
+    elif collection == "firewalls":
+        resource.setdefault("direction", "INGRESS")
+        resource.setdefault("priority", 1000)
+        resource.setdefault("disabled", False)
+        if resource["direction"] == "INGRESS":
+            resource.setdefault("sourceRanges", ["0.0.0.0/0"])
+    elif collection == "globalAddresses":
+        resource.setdefault("status", "RESERVED")
+
+
+def _name_param(collection: str) -> str:
+    return {"globalAddresses": "address"}.get(collection, _singular(collection))
+
+
+def _singular(collection: str) -> str:
+    return {
+        "networks": "network",
+        "subnetworks": "subnetwork",
+        "firewalls": "firewall",
+        "routers": "router",
+        "globalAddresses": "address",
+    }[collection]
+
+
+def _collection_of(path: str) -> str:
+    segment = path.split("/")[-2]
+    for name, spec in COLLECTIONS.items():
+        if spec.segment == segment and (spec.scope == "global") == ("/global/" in path):
+            return name
+    raise KeyError(path)
+
+
+def _decimal_id() -> str:
+    return str(uuid.uuid4().int >> 65)
+
+
+def _timestamp(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000-00:00", time.gmtime(epoch))

@@ -1,0 +1,162 @@
+"""Google's own REST discovery documents as the simulation's source of truth.
+
+`Api.load("compute", "v1")` reads the document shipped offline in
+google-api-python-client. `Api.route(method, path)` maps an HTTP request to the
+discovery method id (e.g. `compute.networks.insert`) and its path parameters;
+`Api.validate(schema, body)` rejects unknown fields, wrong types and unknown enum
+values with the messages Google's front end uses.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Method:
+    id: str
+    http_method: str
+    regex: re.Pattern[str]
+    literal_chars: int
+    request_schema: str | None
+    parameters: dict[str, Any]
+
+
+def _documents_dir() -> Path:
+    import googleapiclient
+
+    return Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
+
+
+def _template_regex(template: str) -> tuple[re.Pattern[str], int]:
+    pattern = ""
+    literal = 0
+    for part in re.split(r"(\{\+?[A-Za-z0-9_]+\})", template):
+        if part.startswith("{"):
+            name = part.strip("{}+")
+            body = ".+" if part.startswith("{+") else "[^/:]+"
+            pattern += f"(?P<{name}>{body})"
+        else:
+            pattern += re.escape(part)
+            literal += len(part)
+    return re.compile(pattern + "$"), literal
+
+
+class Api:
+    """One discovery document: routes and schemas."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.name: str = document["name"]
+        self.service_path: str = document.get("servicePath", "")
+        self.schemas: dict[str, Any] = document["schemas"]
+        self.methods: list[Method] = []
+        self._collect(document.get("resources", {}))
+
+    @classmethod
+    @functools.cache
+    def load(cls, name: str, version: str) -> Api:
+        path = _documents_dir() / f"{name}.{version}.json"
+        return cls(json.loads(path.read_text()))
+
+    def _collect(self, resources: dict[str, Any]) -> None:
+        for resource in resources.values():
+            for method in resource.get("methods", {}).values():
+                template = "/" + self.service_path + method.get("flatPath", method["path"])
+                regex, literal = _template_regex(template)
+                request = method.get("request", {}).get("$ref")
+                self.methods.append(
+                    Method(
+                        id=method["id"],
+                        http_method=method["httpMethod"],
+                        regex=regex,
+                        literal_chars=literal,
+                        request_schema=request,
+                        parameters=method.get("parameters", {}),
+                    )
+                )
+            self._collect(resource.get("resources", {}))
+
+    def route(self, http_method: str, path: str) -> tuple[Method, dict[str, str]] | None:
+        best: tuple[Method, dict[str, str]] | None = None
+        for method in self.methods:
+            if method.http_method != http_method:
+                continue
+            match = method.regex.match(path)
+            if match and (best is None or method.literal_chars > best[0].literal_chars):
+                best = (method, match.groupdict())
+        return best
+
+    def validate(self, schema: str, value: Any, where: str = "") -> list[str]:
+        """Problems with `value` as an instance of `schema`, worded like Google's errors."""
+        return self._check({"$ref": schema}, value, where)
+
+    def _check(self, prop: dict[str, Any], value: Any, where: str) -> list[str]:
+        if "$ref" in prop:
+            prop = self.schemas[prop["$ref"]]
+        kind = prop.get("type")
+        if value is None:
+            return []
+        if kind == "object" or "properties" in prop:
+            if not isinstance(value, dict):
+                return [f"Invalid value at '{where}': expected an object"]
+            problems: list[str] = []
+            properties = prop.get("properties")
+            extra = prop.get("additionalProperties")
+            for key, item in value.items():
+                child = f"{where}.{key}" if where else key
+                if properties is not None and key in properties:
+                    problems += self._check(properties[key], item, child)
+                elif extra is not None:
+                    problems += self._check(extra, item, child)
+                elif properties is not None or extra is None:
+                    problems.append(
+                        f'Invalid JSON payload received. Unknown name "{key}" at '
+                        f"'{where}': Cannot find field."
+                    )
+            return problems
+        if kind == "array":
+            if not isinstance(value, list):
+                return [f"Invalid value at '{where}': expected a list"]
+            return [
+                p
+                for i, item in enumerate(value)
+                for p in self._check(prop.get("items", {}), item, f"{where}[{i}]")
+            ]
+        if kind == "string":
+            return self._check_string(prop, value, where)
+        if kind == "integer":
+            ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+                isinstance(value, str) and re.fullmatch(r"-?\d+", value) is not None
+            )
+            return [] if ok else [f"Invalid value at '{where}' (TYPE_INT), {json.dumps(value)}"]
+        if kind == "number":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            return [] if ok else [f"Invalid value at '{where}' (TYPE_DOUBLE), {json.dumps(value)}"]
+        if kind == "boolean":
+            ok = isinstance(value, bool)
+            return [] if ok else [f"Invalid value at '{where}' (TYPE_BOOL), {json.dumps(value)}"]
+        return []
+
+    @staticmethod
+    def _check_string(prop: dict[str, Any], value: Any, where: str) -> list[str]:
+        enum = prop.get("enum")
+        if enum is not None:
+            if isinstance(value, int) and not isinstance(value, bool):
+                # GAPIC REST clients send enums as integers (enum-encoding=int).
+                return [] if 0 <= value < len(enum) else [_enum_error(where, value)]
+            return [] if value in enum else [_enum_error(where, value)]
+        if prop.get("format") in ("int64", "uint64"):
+            ok = isinstance(value, (int, str)) and re.fullmatch(r"-?\d+", str(value)) is not None
+            return [] if ok else [f"Invalid value at '{where}' (TYPE_INT64), {json.dumps(value)}"]
+        if not isinstance(value, str):
+            return [f"Invalid value at '{where}' (TYPE_STRING), {json.dumps(value)}"]
+        return []
+
+
+def _enum_error(where: str, value: Any) -> str:
+    return f"Invalid value at '{where}' (TYPE_ENUM), {json.dumps(value)}"

@@ -1,0 +1,242 @@
+"""The local cloud's HTTP front end: one port, one path prefix per service.
+
+A client library pointed at `http://127.0.0.1:PORT/<service>` sends its usual paths
+below that prefix (`/compute/compute/v1/projects/...`). Every request is logged,
+checked against the fault rules, and dispatched to the service's `handle()`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from oasis_cli.localcloud import faults
+from oasis_cli.localcloud.store import Store
+
+GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    412: "FAILED_PRECONDITION",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+}
+
+
+class HttpError(Exception):
+    """An error answer in Google's JSON error format."""
+
+    def __init__(self, status: int, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.reason = reason
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "code": self.status,
+                "message": self.message,
+                "errors": [{"message": self.message, "domain": "global", "reason": self.reason}],
+                "status": GOOGLE_STATUS.get(self.status, "UNKNOWN"),
+            }
+        }
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    headers: Mapping[str, str]
+    fault: dict[str, Any] | None = None
+
+    def param(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Service(Protocol):
+    def handle(self, request: Request) -> Response: ...
+
+    def inventory(self, world: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every visible resource as {service, kind, name, location, resource}."""
+        ...
+
+    def target(self, request: Request) -> str:
+        """What a request acts on, for fault rules (a create's resource name)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Realistic durations in seconds, multiplied by `scale` (0 means instant)."""
+
+    scale: float
+
+    def __call__(self, seconds: float) -> float:
+        return seconds * self.scale
+
+
+class LocalCloud:
+    """The simulated Google Cloud, served on 127.0.0.1 from a state directory."""
+
+    def __init__(self, directory: Path, *, latency_scale: float = 0.0, port: int = 0) -> None:
+        self.store = Store(directory)
+        self.latency = Latency(latency_scale)
+        self._port = port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.services: dict[str, Service] = {}
+
+    def _build_services(self) -> dict[str, Service]:
+        from oasis_cli.localcloud.compute import Compute
+
+        return {"compute": Compute(self.store, self.latency)}
+
+    def inventory(self) -> list[dict[str, Any]]:
+        """Every resource of every service, as GET returns it (what `local-cloud ls` shows)."""
+        services = self.services or self._build_services()
+        with self.store.transaction() as world:
+            return [item for service in services.values() for item in service.inventory(world)]
+
+    def start(self) -> LocalCloud:
+        self.services = self._build_services()
+        handler = type("Handler", (_Handler,), {"cloud": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="oasis-local-cloud",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "local cloud not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        return {name: f"http://127.0.0.1:{self.port}/{name}" for name in self.services}
+
+    def dispatch(self, request: Request, service_name: str) -> Response:
+        service = self.services.get(service_name)
+        if service is None:
+            raise HttpError(404, f"no service {service_name!r} in the local cloud", "notFound")
+        rule = faults.take(self.store, request.method, request.path, service.target(request))
+        if rule and rule.get("action", "error") == "error":
+            status = int(rule.get("status", 503))
+            raise HttpError(
+                status,
+                rule.get("message", f"injected fault {status}"),
+                rule.get("reason", "backendError"),
+            )
+        request.fault = rule
+        response = service.handle(request)
+        if rule and rule.get("action") == "kill":
+            # The request is served and committed; the caller never hears back.
+            os.kill(os.getpid(), signal.SIGKILL)
+        return response
+
+
+class _Handler(BaseHTTPRequestHandler):
+    cloud: LocalCloud
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Requests go to the local cloud's request log, not stderr."""
+
+    def _serve(self) -> None:
+        started = time.time()
+        url = urlsplit(self.path)
+        service, _, rest = url.path.lstrip("/").partition("/")
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except json.JSONDecodeError:
+            body = None
+            response = Response(400, HttpError(400, "Invalid JSON payload received.").body())
+        else:
+            request = Request(
+                method=self.command,
+                path="/" + rest,
+                query=parse_qs(url.query),
+                body=body,
+                headers=dict(self.headers.items()),
+            )
+            try:
+                response = self.cloud.dispatch(request, service)
+            except HttpError as exc:
+                response = Response(exc.status, exc.body())
+            except Exception as exc:  # a simulation bug must answer, not hang the client
+                import traceback
+
+                traceback.print_exc()
+                response = Response(500, HttpError(500, f"local cloud error: {exc!r}").body())
+        self._send(response)
+        self.cloud.store.append_log(
+            {
+                "time": started,
+                "method": self.command,
+                "service": service,
+                "path": "/" + rest,
+                "status": response.status,
+            }
+        )
+
+    def _send(self, response: Response) -> None:
+        if isinstance(response.body, bytes):
+            payload = response.body
+            content_type = response.headers.get("Content-Type", "application/octet-stream")
+        else:
+            payload = json.dumps(response.body if response.body is not None else {}).encode()
+            content_type = "application/json; charset=UTF-8"
+        self.send_response(response.status, HTTPStatus(response.status).phrase)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in response.headers.items():
+            if name != "Content-Type":
+                self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve

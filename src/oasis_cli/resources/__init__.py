@@ -1,0 +1,23 @@
+"""Resource families, one module each, and the deployment's graph.
+
+`KINDS` maps a node kind to the `Kind` that observes, plans, creates and deletes it;
+`build_graph()` turns a resolved deployment into nodes. To add a family: write a
+module with its `Kind` subclasses and a `*_nodes(deployment)` builder, then register
+both here.
+"""
+
+from __future__ import annotations
+
+from oasis_cli.config import Deployment
+from oasis_cli.graph import Node
+from oasis_cli.resources.base import Kind
+from oasis_cli.resources.compute import Firewall, Network, Router, Subnetwork
+from oasis_cli.resources.networks import network_nodes
+
+KINDS: dict[str, Kind] = {
+    kind.kind: kind for kind in (Network(), Subnetwork(), Firewall(), Router())
+}
+
+
+def build_graph(deployment: Deployment) -> list[Node]:
+    return network_nodes(deployment)

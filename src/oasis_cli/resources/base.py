@@ -1,0 +1,140 @@
+"""The contract every resource family implements, and the pure planner.
+
+A `Kind` knows how to `observe` a node's live state (a dict, or None when absent),
+how to tell whether a live resource is `owned` by the deployment, how to `create`,
+`update` and `delete` it. `plan()` is pure: desired node + observed state -> NOOP,
+CREATE, UPDATE (with the changes) or CONFLICT (exists, not ours).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from oasis_cli.graph import Node
+
+if TYPE_CHECKING:
+    from oasis_cli.gcp.clients import Cloud
+
+OnOperation = Callable[[str], None]
+
+
+class Action(str, Enum):
+    NOOP = "noop"
+    CREATE = "create"
+    UPDATE = "update"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    current: Any
+    desired: Any
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.current!r} -> {self.desired!r}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    node: Node
+    action: Action
+    changes: tuple[Change, ...] = ()
+    reason: str = ""
+
+
+class Kind(ABC):
+    """One resource family (e.g. compute networks)."""
+
+    kind: str
+
+    @abstractmethod
+    def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def owned(self, node: Node, observed: Mapping[str, Any]) -> bool: ...
+
+    @abstractmethod
+    def create(
+        self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
+    ) -> dict[str, Any]:
+        """Create the resource, wait until it is usable, and return its outputs."""
+
+    def update(
+        self,
+        cloud: Cloud,
+        node: Node,
+        changes: tuple[Change, ...],
+        request_id: str,
+        on_operation: OnOperation,
+    ) -> dict[str, Any]:
+        from oasis_cli.errors import CloudError
+
+        fields = ", ".join(change.field for change in changes)
+        raise CloudError(
+            f"{node.key} ({node.name})",
+            f"live settings differ ({fields}) and cannot be changed in place",
+            hint="Restore the setting in oasis.toml, or `oasis down` and `oasis up` to recreate.",
+        )
+
+    @abstractmethod
+    def delete(
+        self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
+    ) -> None: ...
+
+    def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def compare(self, node: Node, observed: Mapping[str, Any]) -> list[Change]:
+        """Desired settings that the live resource does not have (pure)."""
+        return diff(node.spec, observed)
+
+
+def plan(node: Node, observed: Mapping[str, Any] | None, kind: Kind) -> Plan:
+    if observed is None:
+        return Plan(node, Action.CREATE)
+    if not kind.owned(node, observed):
+        return Plan(
+            node,
+            Action.CONFLICT,
+            reason=f"{node.name} exists but does not belong to this deployment",
+        )
+    changes = tuple(kind.compare(node, observed))
+    if changes:
+        return Plan(node, Action.UPDATE, changes)
+    return Plan(node, Action.NOOP)
+
+
+def normalize(value: Any) -> Any:
+    """Resource URLs compare by their `projects/...` part."""
+    if isinstance(value, str) and "projects/" in value and value.startswith(("http", "projects/")):
+        return value[value.find("projects/") :]
+    return value
+
+
+def diff(desired: Any, current: Any, where: str = "") -> list[Change]:
+    """Fields of `desired` that differ in `current`; fields only in `current` are ignored."""
+    if isinstance(desired, Mapping):
+        current_map = current if isinstance(current, Mapping) else {}
+        changes: list[Change] = []
+        for key, value in desired.items():
+            changes += diff(value, current_map.get(key), f"{where}.{key}" if where else key)
+        return changes
+    if isinstance(desired, list) and desired and isinstance(desired[0], Mapping):
+        current_list = current if isinstance(current, list) else []
+        if len(current_list) != len(desired):
+            return [Change(where, current, desired)]
+        changes = []
+        for i, (want, have) in enumerate(zip(desired, current_list, strict=False)):
+            changes += diff(want, have, f"{where}[{i}]")
+        return changes
+    if isinstance(desired, list):
+        have = [normalize(v) for v in current] if isinstance(current, list) else current
+        return [] if [normalize(v) for v in desired] == have else [Change(where, current, desired)]
+    if normalize(desired) != normalize(current):
+        return [Change(where, current, desired)]
+    return []

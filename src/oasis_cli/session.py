@@ -1,0 +1,136 @@
+"""Everything one command needs, built once: config, project, cloud, ledger, log.
+
+`open_session()` validates the config before any API call, starts the in-process
+local cloud for `--local` (or uses `OASIS_ENDPOINTS`), locks the deployment's
+ledger and opens the log file; leaving the context stops what it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from oasis_cli import config as config_module
+from oasis_cli.config import Deployment
+from oasis_cli.errors import ConfigError
+from oasis_cli.ui import Reporter, setup_logging
+
+if TYPE_CHECKING:
+    from oasis_cli.deploy import Context
+
+LOCAL_PROJECT = "oasis-local"
+DEFAULT_LATENCY_SCALE = 0.01
+
+
+@dataclass(frozen=True)
+class Options:
+    """The global command-line options."""
+
+    config_path: Path = Path("oasis.toml")
+    local: bool = False
+    yes: bool = False
+    output: str = "text"
+    debug: bool = False
+    overrides: tuple[str, ...] = ()
+    stdout: Console = field(default_factory=Console)
+    stderr: Console = field(default_factory=lambda: Console(stderr=True))
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+    @property
+    def state_root(self) -> Path:
+        """`.oasis/` beside the config file (`.oasis/local/` for the local cloud)."""
+        base = Path(os.environ.get("OASIS_STATE_DIR") or self.config_path.parent / ".oasis")
+        return base / "local" if self.local else base
+
+    @property
+    def local_cloud_dir(self) -> Path:
+        return self.state_root / "cloud"
+
+
+def latency_scale() -> float:
+    raw = os.environ.get("OASIS_LOCAL_LATENCY_SCALE", "")
+    try:
+        return float(raw) if raw else DEFAULT_LATENCY_SCALE
+    except ValueError:
+        raise ConfigError(f"OASIS_LOCAL_LATENCY_SCALE: {raw!r}: must be a number") from None
+
+
+def load_deployment(options: Options) -> Deployment:
+    """Validate the config and bind its project; no API call is made for a local run."""
+    config = config_module.load(options.config_path, overrides=options.overrides)
+    project = config.project
+    if project is None and options.local:
+        project = LOCAL_PROJECT
+    if project is None:
+        from oasis_cli.gcp.clients import default_project
+
+        project = default_project()
+    if project is None:
+        raise ConfigError(
+            "project: not set, and Application Default Credentials name no project",
+            hint="Set `project` in oasis.toml, OASIS_PROJECT, or --project.",
+        )
+    return config_module.resolve(config, project)
+
+
+@dataclass
+class Session:
+    options: Options
+    deployment: Deployment
+    reporter: Reporter
+    log_path: Path
+
+
+@contextlib.contextmanager
+def open_session(options: Options, command: str) -> Iterator[tuple[Session, Context]]:
+    """Yield the session and a deploy Context; the ledger stays locked until exit."""
+    from oasis_cli.deploy import Context
+    from oasis_cli.gcp.clients import Cloud, endpoints_from_env
+    from oasis_cli.gcp.waiter import PollPolicy
+    from oasis_cli.ledger import Ledger
+
+    deployment = load_deployment(options)
+    run = deployment.config.run
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_path = options.state_root / deployment.name / "logs" / f"{stamp}-{command}.log"
+    setup_logging(log_path, debug=options.debug)
+    if not options.json:
+        options.stderr.print(f"[dim]log: {log_path}[/]", highlight=False)
+    reporter = Reporter(options.stderr, json_mode=options.json)
+    endpoints = endpoints_from_env()
+    with contextlib.ExitStack() as stack:
+        poll = PollPolicy(initial_s=run.poll_interval_s, deadline_s=run.operation_timeout_s)
+        if options.local:
+            scale = latency_scale()
+            poll = PollPolicy(
+                initial_s=max(0.02, run.poll_interval_s * scale),
+                maximum_s=max(0.05, 15.0 * scale),
+                deadline_s=run.operation_timeout_s,
+            )
+            if not endpoints:
+                from oasis_cli.localcloud.server import LocalCloud
+
+                cloud_server = LocalCloud(options.local_cloud_dir, latency_scale=scale)
+                stack.enter_context(cloud_server)
+                endpoints = cloud_server.endpoints
+        cloud = Cloud(
+            project=deployment.project, endpoints=endpoints, anonymous=options.local, poll=poll
+        )
+        ledger = stack.enter_context(
+            Ledger.open(options.state_root, deployment.name, deployment.project)
+        )
+        session = Session(options, deployment, reporter, log_path)
+        try:
+            yield session, Context(deployment, cloud, ledger, reporter)
+        finally:
+            reporter.stop()
