@@ -13,6 +13,8 @@ from oasis_cli.cli import commands, local_cloud  # noqa: F401  (registers the co
 from oasis_cli.cli.app import app
 from oasis_cli.errors import OasisError
 
+INTERRUPTED = "interrupted: the ledger is consistent; run the same command again to resume."
+
 
 def main() -> None:
     debug = "--debug" in sys.argv or os.environ.get("OASIS_DEBUG", "").lower() in ("1", "true")
@@ -26,14 +28,16 @@ def main() -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        code = exc.exit_code
     except typer.TyperException as exc:  # usage errors: typer's own message, exit 2
         exc.show()  # type: ignore[attr-defined]
         sys.exit(getattr(exc, "exit_code", 2))
-    except (typer.Abort, KeyboardInterrupt):
-        print(
-            "interrupted: the ledger is consistent; run the same command again to resume.",
-            file=sys.stderr,
-        )
+    except typer.Abort:  # the user answered no to a confirmation
+        print("aborted: nothing was changed.", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
         sys.exit(130)
+    if code == 130:  # typer turns Ctrl-C into exit code 130
+        print(INTERRUPTED, file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)

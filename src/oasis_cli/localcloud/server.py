@@ -170,11 +170,7 @@ class LocalCloud:
                 rule.get("reason", "backendError"),
             )
         request.fault = rule
-        response = service.handle(request)
-        if rule and rule.get("action") == "kill":
-            # The request is served and committed; the caller never hears back.
-            os.kill(os.getpid(), signal.SIGKILL)
-        return response
+        return service.handle(request)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -190,19 +186,18 @@ class _Handler(BaseHTTPRequestHandler):
         service, _, rest = url.path.lstrip("/").partition("/")
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        request = Request(
+            method=self.command,
+            path="/" + rest,
+            query=parse_qs(url.query),
+            body=None,
+            headers=dict(self.headers.items()),
+        )
         try:
-            body = json.loads(raw) if raw.strip() else None
+            request.body = json.loads(raw) if raw.strip() else None
         except json.JSONDecodeError:
-            body = None
             response = Response(400, HttpError(400, "Invalid JSON payload received.").body())
         else:
-            request = Request(
-                method=self.command,
-                path="/" + rest,
-                query=parse_qs(url.query),
-                body=body,
-                headers=dict(self.headers.items()),
-            )
             try:
                 response = self.cloud.dispatch(request, service)
             except HttpError as exc:
@@ -212,7 +207,6 @@ class _Handler(BaseHTTPRequestHandler):
 
                 traceback.print_exc()
                 response = Response(500, HttpError(500, f"local cloud error: {exc!r}").body())
-        self._send(response)
         self.cloud.store.append_log(
             {
                 "time": started,
@@ -222,6 +216,10 @@ class _Handler(BaseHTTPRequestHandler):
                 "status": response.status,
             }
         )
+        if request.fault and request.fault.get("action") == "kill":
+            # Served, committed and logged; the caller never hears back.
+            os.kill(os.getpid(), signal.SIGKILL)
+        self._send(response)
 
     def _send(self, response: Response) -> None:
         if isinstance(response.body, bytes):

@@ -1,0 +1,115 @@
+"""Fixtures: an isolated workspace per test, the CLI run in-process through `main()`
+(real exit codes, real HTTP to the in-process local cloud), and readers for the
+simulated world and the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# google.auth reads this when first imported: never probe the metadata server.
+os.environ.setdefault("NO_GCE_CHECK", "true")
+
+from oasis_cli.localcloud.server import LocalCloud
+from oasis_cli.localcloud.store import Store
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture(autouse=True)
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in list(os.environ):
+        if name.startswith("OASIS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("NO_GCE_CHECK", "true")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.setenv("OASIS_LOCAL_LATENCY_SCALE", "0")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def oasis(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """Run `oasis ARGS...` in-process; returns its exit code and output."""
+    from oasis_cli.cli import main
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["oasis", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
+
+
+def run_subprocess(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run oasis in a child process (for kill tests and start-up checks)."""
+    return subprocess.run(
+        [sys.executable, "-m", "oasis_cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def cloud_dir(workspace: Path) -> Path:
+    return workspace / ".oasis" / "local" / "cloud"
+
+
+@pytest.fixture
+def world(cloud_dir: Path):
+    """The local cloud's resources, as `oasis local-cloud ls --output json` lists them."""
+
+    def read() -> list[dict[str, Any]]:
+        return LocalCloud(cloud_dir).inventory()
+
+    return read
+
+
+@pytest.fixture
+def requests_log(cloud_dir: Path):
+    def read() -> list[dict[str, Any]]:
+        return Store(cloud_dir).read_log()
+
+    return read
+
+
+@pytest.fixture
+def ledger(workspace: Path):
+    def read(deployment: str = "oasis") -> dict[str, Any]:
+        path = workspace / ".oasis" / "local" / deployment / "ledger.json"
+        return json.loads(path.read_text())
+
+    return read
+
+
+@pytest.fixture
+def local_cloud(tmp_path: Path):
+    """A local cloud server of its own, for direct API tests."""
+    with LocalCloud(tmp_path / "direct-cloud") as cloud:
+        yield cloud

@@ -1,0 +1,174 @@
+"""Failures: foreign resources, transient errors, failed operations, drift, resume."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import compute_v1
+
+from conftest import run_subprocess
+from oasis_cli.localcloud import faults
+from oasis_cli.localcloud.server import LocalCloud
+from oasis_cli.localcloud.store import Store
+
+
+def compute_client(cloud_dir, name):
+    cloud = LocalCloud(cloud_dir).start()
+    client = getattr(compute_v1, name)(
+        transport="rest",
+        client_options=ClientOptions(api_endpoint=cloud.endpoints["compute"]),
+        credentials=AnonymousCredentials(),
+    )
+    return cloud, client
+
+
+def test_same_named_resource_without_our_marker_is_a_conflict_and_untouched(
+    oasis, cloud_dir, world
+):
+    cloud, networks = compute_client(cloud_dir, "NetworksClient")
+    networks.insert(
+        project="oasis-local",
+        network_resource={
+            "name": "oasis-rdma-net",
+            "auto_create_subnetworks": False,
+            "description": "made by hand",
+        },
+    )
+    cloud.stop()
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 1
+    assert "oasis-rdma-net exists but does not belong to this deployment" in result.stderr
+    assert "oasis up" in result.stderr
+    foreign = [i for i in world() if i["name"] == "oasis-rdma-net"]
+    assert [f["resource"]["description"] for f in foreign] == ["made by hand"]
+    assert not [i for i in world() if i["name"].startswith("oasis-rdma-sub")]
+
+    down = oasis("--local", "down", "--yes")
+    assert down.code == 0
+    assert [i["name"] for i in world()] == ["oasis-rdma-net"]
+    assert "kept" in down.stderr
+
+
+def test_transient_errors_are_retried(oasis, cloud_dir, world):
+    faults.add(Store(cloud_dir), {"action": "error", "status": 503, "mutating": True, "count": 3})
+    faults.add(Store(cloud_dir), {"action": "error", "status": 429, "method": "GET", "count": 2})
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 0, result.stderr
+    assert len(world()) == 18
+
+
+def test_failed_operation_is_reported_and_a_rerun_converges(oasis, cloud_dir, world, ledger):
+    faults.add(
+        Store(cloud_dir),
+        {
+            "action": "fail_operation",
+            "path": "/global/networks$",
+            "reason": "QUOTA_EXCEEDED",
+            "message": "Quota 'NETWORKS' exceeded. Limit: 5.0 globally.",
+        },
+    )
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 1
+    assert "QUOTA_EXCEEDED" in result.stderr
+    assert "Quota 'NETWORKS' exceeded" in result.stderr
+    assert "run `oasis up` again" in result.stderr
+    states = {key: e["state"] for key, e in ledger()["resources"].items()}
+    assert "failed" in states.values()
+    assert "pending" not in states.values()
+
+    assert oasis("--local", "up", "--yes").code == 0
+    assert len(world()) == 18
+    assert {e["state"] for e in ledger()["resources"].values()} == {"done"}
+
+
+def test_drifted_firewall_is_planned_and_repaired(oasis, cloud_dir, world):
+    assert oasis("--local", "up", "--yes").code == 0
+    cloud, firewalls = compute_client(cloud_dir, "FirewallsClient")
+    firewalls.patch(
+        project="oasis-local",
+        firewall="oasis-mgmt-internal",
+        firewall_resource={"name": "oasis-mgmt-internal", "source_ranges": ["0.0.0.0/0"]},
+    )
+    cloud.stop()
+    plan = oasis("--local", "plan", "--output", "json").json()["plan"]
+    drifted = [p for p in plan if p["action"] != "noop"]
+    assert drifted == [
+        {
+            "action": "update",
+            "changes": ["source_ranges: ['0.0.0.0/0'] -> ['10.99.0.0/24']"],
+            "key": "firewall:mgmt",
+            "kind": "compute.firewall",
+            "location": "global",
+            "name": "oasis-mgmt-internal",
+            "reason": "",
+        }
+    ]
+    assert oasis("--local", "up", "--yes").code == 0
+    fw = next(i for i in world() if i["name"] == "oasis-mgmt-internal")
+    assert fw["resource"]["sourceRanges"] == ["10.99.0.0/24"]
+
+
+def test_resume_replays_a_create_still_running_under_its_request_id(
+    oasis, cloud_dir, ledger, monkeypatch
+):
+    store = Store(cloud_dir)
+    faults.add(store, {"action": "kill", "path": "/global/networks$"})
+    slow = {"OASIS_RUN_PARALLELISM": "1", "OASIS_LOCAL_LATENCY_SCALE": "0.2"}
+    killed = run_subprocess("--local", "up", "--yes", env=slow)
+    assert killed.returncode == -signal.SIGKILL
+    pending = [e for e in ledger()["resources"].values() if e["state"] == "pending"]
+    assert len(pending) == 1
+    # the insert's operation (5 s at this scale) is still running when oasis resumes
+    monkeypatch.setenv("OASIS_LOCAL_LATENCY_SCALE", "0.2")
+    assert oasis("--local", "up", "--yes").code == 0
+    network_posts = [
+        r for r in store.read_log() if r["method"] == "POST" and r["path"].endswith("/networks")
+    ]
+    assert len(network_posts) == 4  # 3 networks + one replay under the same request id
+    inserts = [
+        op
+        for op in store.read()["compute_operations"].values()
+        if "/global/networks/" in op["targetLink"]
+    ]
+    assert len(inserts) == 3
+
+
+def test_help_is_instant_because_client_libraries_load_lazily():
+    probe = (
+        "import sys; sys.argv = ['oasis', '--help']\n"
+        "from oasis_cli.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in sys.modules if m.startswith(('google.cloud', 'kubernetes', 'grpc'))]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    result = run_subprocess_code(probe)
+    assert "HEAVY []" in result.stdout, result.stdout
+    assert "up" in result.stdout
+
+
+def run_subprocess_code(code: str):
+    import subprocess
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_interrupted_message_and_exit_code(oasis, monkeypatch):
+    from oasis_cli import deploy
+
+    def interrupted(ctx):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(deploy, "up", interrupted)
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 130
+    assert "run the same command again to resume" in result.stderr
+
+
+def test_log_file_path_is_printed_and_written(oasis, workspace):
+    result = oasis("--local", "up", "--yes")
+    line = next(x for x in result.stderr.splitlines() if x.startswith("log: "))
+    path = workspace / line.removeprefix("log: ")
+    assert "network:mgmt created" in path.read_text()

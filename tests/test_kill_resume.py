@@ -1,0 +1,78 @@
+"""Crash oasis right after each mutating call is sent, re-run, and check convergence.
+
+The fault rule `kill` makes the local cloud serve and commit a request, then kill
+the (in-process) server's own process before it answers: exactly a crash between
+"the cloud acted" and "oasis recorded it". With `distinct`, each run dies at the
+first mutation that has not been a crash point yet, so a chain of runs crashes once
+at every mutation of `up` (run one at a time, so every mutation is reached).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+
+from conftest import run_subprocess
+from oasis_cli.localcloud import faults
+from oasis_cli.localcloud.store import Store
+
+SEQUENTIAL = {"OASIS_RUN_PARALLELISM": "1", "OASIS_LOCAL_LATENCY_SCALE": "0"}
+
+
+def _mutations(store: Store) -> list[str]:
+    return [
+        f"{r['method']} {r['path']}"
+        for r in store.read_log()
+        if faults.is_mutating(r["method"], r["path"]) and r["status"] == 200
+    ]
+
+
+def test_up_killed_after_every_mutation_converges_without_duplicates(cloud_dir, world, ledger):
+    store = Store(cloud_dir)
+    faults.add(store, {"action": "kill", "mutating": True, "distinct": True, "count": -1})
+    kills = 0
+    for _ in range(40):
+        result = run_subprocess("--local", "up", "--yes", env=SEQUENTIAL)
+        if result.returncode == 0:
+            break
+        assert result.returncode == -signal.SIGKILL, result.stderr
+        kills += 1
+    else:
+        raise AssertionError("up never converged")
+    crash_points = store.read_faults()[0]["seen"]
+    assert kills == len(crash_points) == 18
+    assert Counter(item["kind"] for item in world()) == {
+        "compute#network": 3,
+        "compute#subnetwork": 11,
+        "compute#firewall": 2,
+        "compute#router": 2,
+    }
+    entries = ledger()["resources"]
+    assert len(entries) == 18
+    assert {entry["state"] for entry in entries.values()} == {"done"}
+    # each resource was inserted by exactly one operation: nothing acted twice
+    operations = store.read()["compute_operations"].values()
+    assert Counter(op["operationType"] for op in operations) == {"insert": 18}
+    assert len(_mutations(store)) >= 18
+
+    store.write_faults([])
+    result = run_subprocess("--local", "down", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert world() == []
+
+
+def test_down_killed_after_every_delete_converges(oasis, cloud_dir, world):
+    assert oasis("--local", "up", "--yes").code == 0
+    store = Store(cloud_dir)
+    faults.add(store, {"action": "kill", "mutating": True, "distinct": True, "count": -1})
+    kills = 0
+    for _ in range(40):
+        result = run_subprocess("--local", "down", "--yes", env=SEQUENTIAL)
+        if result.returncode == 0:
+            break
+        assert result.returncode == -signal.SIGKILL, result.stderr
+        kills += 1
+    else:
+        raise AssertionError("down never converged")
+    assert kills == 18
+    assert world() == []

@@ -1,0 +1,196 @@
+"""`up`, `plan`, `status` and `down` for the three VPCs, asserted on the simulated cloud."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+PROJECT = "oasis-local"
+NET = f"https://www.googleapis.com/compute/v1/projects/{PROJECT}/global/networks/"
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def by_name(items):
+    return {item["name"]: item["resource"] for item in items}
+
+
+@pytest.fixture
+def deployed(oasis, world):
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 0, result.stderr
+    return by_name(world())
+
+
+def test_up_creates_exactly_the_spec_network_resources(deployed, world):
+    kinds = Counter(item["kind"] for item in world())
+    assert kinds == {
+        "compute#network": 3,
+        "compute#subnetwork": 11,
+        "compute#firewall": 2,
+        "compute#router": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("oasis-mgmt-net", {"autoCreateSubnetworks": False, "mtu": 1460}),
+        ("oasis-primary-net", {"autoCreateSubnetworks": False}),
+        (
+            "oasis-rdma-net",
+            {
+                "autoCreateSubnetworks": False,
+                "mtu": 8896,
+                "networkProfile": "https://www.googleapis.com/compute/v1/projects/oasis-local"
+                "/global/networkProfiles/us-south1-b-vpc-roce",
+            },
+        ),
+        (
+            "oasis-mgmt-sub",
+            {
+                "network": NET + "oasis-mgmt-net",
+                "ipCidrRange": "10.99.0.0/24",
+                "privateIpGoogleAccess": True,
+                "purpose": "PRIVATE",
+            },
+        ),
+        (
+            "oasis-proxy-only-sub",
+            {
+                "network": NET + "oasis-mgmt-net",
+                "ipCidrRange": "10.129.0.0/26",
+                "purpose": "REGIONAL_MANAGED_PROXY",
+                "role": "ACTIVE",
+            },
+        ),
+        (
+            "oasis-primary-sub",
+            {
+                "network": NET + "oasis-primary-net",
+                "ipCidrRange": "10.100.100.0/24",
+                "privateIpGoogleAccess": True,
+            },
+        ),
+        (
+            "oasis-mgmt-internal",
+            {
+                "network": NET + "oasis-mgmt-net",
+                "direction": "INGRESS",
+                "sourceRanges": ["10.99.0.0/24"],
+                "allowed": [{"IPProtocol": "all"}],
+            },
+        ),
+        (
+            "oasis-primary-internal",
+            {
+                "network": NET + "oasis-primary-net",
+                "sourceRanges": ["10.96.0.0/12"],
+                "allowed": [{"IPProtocol": "all"}],
+            },
+        ),
+    ],
+)
+def test_resource_has_spec_settings(deployed, name, expected):
+    resource = deployed[name]
+    assert {key: resource.get(key) for key in expected} == expected
+    assert "oasis-deployment=oasis" in resource["description"]
+
+
+@pytest.mark.parametrize("prefix", ["mgmt", "primary"])
+def test_router_has_nat_with_auto_ips_all_ranges_errors_only(deployed, prefix):
+    router = deployed[f"oasis-{prefix}-router"]
+    assert router["network"] == NET + f"oasis-{prefix}-net"
+    assert router["region"].endswith("/regions/us-south1")
+    assert router["nats"] == [
+        {
+            "name": f"oasis-{prefix}-nat",
+            "natIpAllocateOption": "AUTO_ONLY",
+            "sourceSubnetworkIpRangesToNat": "ALL_SUBNETWORKS_ALL_IP_RANGES",
+            "logConfig": {"enable": True, "filter": "ERRORS_ONLY"},
+        }
+    ]
+
+
+def test_rdma_subnets_are_eight_in_nic_order_without_firewall_or_nat(deployed):
+    for i in range(8):
+        subnet = deployed[f"oasis-rdma-sub-{i}"]
+        assert subnet["network"] == NET + "oasis-rdma-net"
+        assert subnet["ipCidrRange"] == f"10.101.{i + 1}.0/24"
+        assert subnet["region"].endswith("/regions/us-south1")
+    rdma_users = [
+        name
+        for name, r in deployed.items()
+        if r.get("network") == NET + "oasis-rdma-net" and not name.startswith("oasis-rdma-sub")
+    ]
+    assert rdma_users == []
+
+
+def test_second_up_sends_no_mutating_request(deployed, oasis, requests_log):
+    before = len(requests_log())
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 0, result.stderr
+    second = requests_log()[before:]
+    assert second, "the second run should look resources up"
+    assert [r for r in second if r["method"] in MUTATING] == []
+    assert "unchanged" in result.stderr
+
+
+def test_plan_shows_creates_then_nothing(oasis):
+    first = oasis("--local", "plan", "--output", "json")
+    assert first.code == 0, first.stderr
+    assert Counter(p["action"] for p in first.json()["plan"]) == {"create": 18}
+    assert oasis("--local", "up", "--yes").code == 0
+    second = oasis("--local", "plan", "--output", "json")
+    assert Counter(p["action"] for p in second.json()["plan"]) == {"noop": 18}
+    text = oasis("--local", "plan")
+    assert "0 to create, 0 to change, 18 unchanged, 0 in conflict." in text.stdout
+
+
+def test_plan_makes_no_mutating_request(oasis, requests_log):
+    assert oasis("--local", "plan").code == 0
+    methods = {r["method"] for r in requests_log()}
+    assert methods == {"GET"}
+
+
+def test_status_shows_every_resource_done_and_live(deployed, oasis):
+    result = oasis("--local", "status", "--output", "json")
+    assert result.code == 0, result.stderr
+    document = result.json()
+    assert document["deployment"] == "oasis"
+    rows = document["resources"]
+    assert len(rows) == 18
+    assert {row["state"] for row in rows} == {"done"}
+    assert {row["live"] for row in rows} == {"ok"}
+    assert {"key", "kind", "name", "location", "state", "outputs"} <= set(rows[0])
+    mgmt = next(row for row in rows if row["key"] == "network:mgmt")
+    assert mgmt["outputs"]["self_link"] == NET + "oasis-mgmt-net"
+
+
+def test_down_removes_everything_and_records_it(deployed, oasis, world, ledger):
+    result = oasis("--local", "down", "--yes")
+    assert result.code == 0, result.stderr
+    assert world() == []
+    assert {entry["state"] for entry in ledger()["resources"].values()} == {"deleted"}
+
+
+def test_down_without_yes_refuses_when_not_interactive(deployed, oasis, world):
+    result = oasis("--local", "down")
+    assert result.code == 2
+    assert "--yes" in result.stderr
+    assert len(world()) == 18
+
+
+def test_up_after_down_recreates(deployed, oasis, world):
+    assert oasis("--local", "down", "--yes").code == 0
+    assert oasis("--local", "up", "--yes").code == 0
+    assert len(world()) == 18
+
+
+def test_up_output_json_reports_results(oasis):
+    result = oasis("--local", "up", "--yes", "--output", "json")
+    assert result.code == 0, result.stderr
+    document = result.json()
+    assert document["ok"] is True
+    assert set(document["results"].values()) == {"created"}
+    assert len(document["results"]) == 18
