@@ -88,19 +88,26 @@ class Cloud:
         endpoint = self.endpoints.get(service)
         return ClientOptions(api_endpoint=endpoint) if endpoint else None
 
-    def compute(self, name: str) -> Any:
-        """A compute_v1 client by class name, e.g. `compute("NetworksClient")`."""
-        key = f"compute.{name}"
+    def client(self, service: str, module: str, name: str) -> Any:
+        """A REST client of `module.name` for `service`'s endpoint, built once."""
+        key = f"{module}.{name}"
         with self._lock:
             client = self._clients.get(key)
         if client is not None:
             return client
-        from google.cloud import compute_v1
+        import importlib
 
-        client = getattr(compute_v1, name)(
+        client = getattr(importlib.import_module(module), name)(
             transport="rest",
-            client_options=self.client_options("compute"),
+            client_options=self.client_options(service),
             credentials=self.credentials,
         )
         with self._lock:
             return self._clients.setdefault(key, client)
+
+    def compute(self, name: str) -> Any:
+        """A compute_v1 client by class name, e.g. `compute("NetworksClient")`."""
+        return self.client("compute", "google.cloud.compute_v1", name)
+
+    def container(self) -> Any:
+        return self.client("container", "google.cloud.container_v1", "ClusterManagerClient")

@@ -2,10 +2,14 @@
 
 `wait_until(poll, name=..., policy=...)` calls `poll()` until it reports done,
 sleeping `initial_s` x `multiplier` up to `maximum_s` between calls, and raises
-`OperationTimeout` at the deadline. `wait_compute()` waits on a compute operation
-through oasis's own operations clients (an ExtendedOperation's `.result()` would poll
-compute.googleapis.com whatever the endpoint) and raises `OperationFailed` with the
-operation's error.
+`OperationTimeout` at the deadline. On top of it, one function per shape, each
+raising `OperationFailed` with the operation's name and error:
+- `wait_compute()`: compute operations, through oasis's own operations clients (an
+  ExtendedOperation's `.result()` would poll compute.googleapis.com whatever the
+  endpoint);
+- `wait_gke()`: GKE operations (`projects/*/locations/*/operations/*`);
+- `wait_longrunning()`: google.longrunning futures (Artifact Registry, Cloud Build,
+  Service Usage), refreshed at oasis's pace instead of the library's fixed one.
 """
 
 from __future__ import annotations
@@ -82,3 +86,32 @@ def wait_compute(cloud: Cloud, operation: Any, *, scope: str) -> Any:
     for warning in latest.warnings:
         log.warning("operation %s: %s: %s", name, warning.code, warning.message)
     return latest
+
+
+def wait_gke(cloud: Cloud, name: str) -> Any:
+    """Wait for a GKE operation by its full name; returns the finished operation."""
+    from google.cloud import container_v1
+
+    client = cloud.container()
+    latest: Any = None
+
+    def poll() -> bool:
+        nonlocal latest
+        latest = client.get_operation(name=name)
+        return bool(latest.status == container_v1.Operation.Status.DONE)
+
+    wait_until(poll, name=name, policy=cloud.poll)
+    if latest.error and latest.error.code:
+        raise OperationFailed(name, latest.error.code, latest.error.message)
+    return latest
+
+
+def wait_longrunning(cloud: Cloud, operation: Any) -> Any:
+    """Wait for a google.api_core.operation.Operation; returns its response."""
+    name = operation.operation.name
+    wait_until(operation.done, name=name, policy=cloud.poll)
+    error = operation.exception()
+    if error is not None:
+        code = getattr(error, "code", None)
+        raise OperationFailed(name, int(code) if code is not None else "error", error.message)
+    return operation.result(timeout=0)
