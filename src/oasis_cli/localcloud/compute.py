@@ -89,6 +89,10 @@ class Compute:
             handler = getattr(self, f"_{verb}", None)
             if handler is None:
                 raise HttpError(501, f"{method.id} is not simulated by the local cloud")
+            if verb in ("insert", "delete", "patch"):
+                replay = self._replay(world, request)
+                if replay is not None:
+                    return replay
             if method.request_schema and verb in ("insert", "patch"):
                 problems = self.api.validate(method.request_schema, request.body or {})
                 if problems:
@@ -163,9 +167,6 @@ class Compute:
         )
 
     def _insert(self, world: dict, collection: str, params: dict, request: Request) -> Response:
-        replay = self._replay(world, request)
-        if replay is not None:
-            return replay
         body = dict(request.body or {})
         name = body.get("name")
         if not isinstance(name, str) or not NAME.match(name):
@@ -197,9 +198,6 @@ class Compute:
         return self._start(world, params, request, "insert", path, spec.create_s, resource["id"])
 
     def _delete(self, world: dict, collection: str, params: dict, request: Request) -> Response:
-        replay = self._replay(world, request)
-        if replay is not None:
-            return replay
         path = self._path(collection, params, params[_name_param(collection)])
         resource = self._visible(world, collection, path)
         if resource.get("_deleting"):
@@ -216,9 +214,6 @@ class Compute:
         return self._start(world, params, request, "delete", path, spec.delete_s, resource["id"])
 
     def _patch(self, world: dict, collection: str, params: dict, request: Request) -> Response:
-        replay = self._replay(world, request)
-        if replay is not None:
-            return replay
         path = self._path(collection, params, params[_name_param(collection)])
         resource = self._visible(world, collection, path)
         body = dict(request.body or {})
