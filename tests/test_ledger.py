@@ -66,8 +66,13 @@ def test_delete_keeps_creation_timing(tmp_path):
     assert deleted.deleted_at is not None
 
 
-def test_cli_refuses_a_concurrent_run(oasis, workspace):
+def test_cli_refuses_a_concurrent_run_but_still_reports(oasis, workspace):
+    assert oasis("--local", "up", "--yes").code == 0
     with Ledger.open(workspace / ".oasis" / "local", "oasis", "oasis-local"):
-        result = oasis("--local", "up", "--yes")
-    assert result.code == 1
-    assert "in use by another oasis run" in result.stderr
+        refused = oasis("--local", "down", "--yes")
+        status = oasis("--local", "status", "--output", "json")
+        plan = oasis("--local", "plan", "--output", "json")
+    assert refused.code == 1
+    assert "in use by another oasis run" in refused.stderr
+    assert {row["state"] for row in status.json()["resources"]} == {"done"}
+    assert {p["action"] for p in plan.json()["plan"]} == {"noop"}

@@ -395,10 +395,6 @@ class Deployment:
         return self.config.zone
 
     @property
-    def label(self) -> dict[str, str]:
-        return {"oasis-deployment": self.name}
-
-    @property
     def marker(self) -> str:
         """Ownership marker for resources without labels (kept in their description)."""
         return f"oasis-deployment={self.name}"

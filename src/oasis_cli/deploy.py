@@ -69,7 +69,8 @@ def _converge(ctx: Context, node: Node) -> str:
     kind = KINDS[node.kind]
     report = ctx.reporter.update
     report(node.key, "checking")
-    current = plan(node, kind.observe(ctx.cloud, node), kind)
+    observed = kind.observe(ctx.cloud, node)
+    current = plan(node, observed, kind)
     entry = ctx.ledger.get(node.key)
     args = (node.key, node.kind, node.name, node.location, list(node.deps))
     if current.action is Action.CONFLICT:
@@ -84,8 +85,7 @@ def _converge(ctx: Context, node: Node) -> str:
         if entry is not None and entry.state == "done":
             report(node.key, "unchanged")
             return "unchanged"
-        observed = kind.observe(ctx.cloud, node) or {}
-        ctx.ledger.adopt(*args, outputs=kind.outputs(observed))
+        ctx.ledger.adopt(*args, outputs=kind.outputs(observed or {}))
         report(node.key, "adopted")
         return "adopted"
     entry = ctx.ledger.journal_create(*args)

@@ -92,8 +92,14 @@ class Session:
 
 
 @contextlib.contextmanager
-def open_session(options: Options, command: str) -> Iterator[tuple[Session, Context]]:
-    """Yield the session and a deploy Context; the ledger stays locked until exit."""
+def open_session(
+    options: Options, command: str, *, read_only: bool = False
+) -> Iterator[tuple[Session, Context]]:
+    """Yield the session and a deploy Context.
+
+    The ledger stays locked until exit, except for `read_only` commands (plan,
+    status), which read it as it stands so they work while another run is going.
+    """
     from oasis_cli.deploy import Context
     from oasis_cli.gcp.clients import Cloud, endpoints_from_env
     from oasis_cli.gcp.waiter import PollPolicy
@@ -126,9 +132,13 @@ def open_session(options: Options, command: str) -> Iterator[tuple[Session, Cont
         cloud = Cloud(
             project=deployment.project, endpoints=endpoints, anonymous=options.local, poll=poll
         )
-        ledger = stack.enter_context(
-            Ledger.open(options.state_root, deployment.name, deployment.project)
-        )
+        if read_only:
+            path = options.state_root / deployment.name / "ledger.json"
+            ledger = Ledger.load(path, deployment.name, deployment.project)
+        else:
+            ledger = stack.enter_context(
+                Ledger.open(options.state_root, deployment.name, deployment.project)
+            )
         session = Session(options, deployment, reporter, log_path)
         try:
             yield session, Context(deployment, cloud, ledger, reporter)

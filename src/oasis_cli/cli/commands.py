@@ -35,7 +35,7 @@ def init(
 def plan(ctx: typer.Context, output: OutputOption = None) -> None:
     """Show what `up` would create, change or leave alone (read-only)."""
     opts = options(ctx, output=output)
-    with open_session(opts, "plan") as (session, context):
+    with open_session(opts, "plan", read_only=True) as (session, context):
         plans = deploy.plan_up(context)
     if opts.json:
         print_json(
@@ -98,7 +98,7 @@ def down(ctx: typer.Context, yes: YesOption = False, output: OutputOption = None
 def status(ctx: typer.Context, output: OutputOption = None) -> None:
     """Each resource: its ledger state, live state, drift and time taken."""
     opts = options(ctx, output=output)
-    with open_session(opts, "status") as (session, context):
+    with open_session(opts, "status", read_only=True) as (session, context):
         rows = deploy.status(context)
     if opts.json:
         print_json({"deployment": session.deployment.name, "resources": rows})
