@@ -18,8 +18,21 @@ import pytest
 # google.auth reads this when first imported: never probe the metadata server.
 os.environ.setdefault("NO_GCE_CHECK", "true")
 
+from oasis_cli.config import Config, resolve
 from oasis_cli.localcloud.server import LocalCloud
 from oasis_cli.localcloud.store import Store
+from oasis_cli.resources import KINDS, build_graph
+
+# The default deployment's graph: what `up` must converge to.
+NODES = build_graph(resolve(Config(), "oasis-local"))
+RETAINED = [n for n in NODES if KINDS[n.kind].retained(delete_data=False)]
+# Kept by `down` on purpose: enabled APIs (the data bucket is kept by its node).
+KEPT_SERVICES = {"serviceusage"}
+
+
+def leftovers(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What `down` left behind that it should have deleted."""
+    return [item for item in items if item["service"] not in KEPT_SERVICES]
 
 
 @dataclass

@@ -6,6 +6,8 @@ from collections import Counter
 
 import pytest
 
+from conftest import NODES, leftovers
+
 PROJECT = "oasis-local"
 NET = f"https://www.googleapis.com/compute/v1/projects/{PROJECT}/global/networks/"
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -23,7 +25,7 @@ def deployed(oasis, world):
 
 
 def test_up_creates_exactly_the_spec_network_resources(deployed, world):
-    kinds = Counter(item["kind"] for item in world())
+    kinds = Counter(item["kind"] for item in world() if item["service"] == "compute")
     assert kinds == {
         "compute#network": 3,
         "compute#subnetwork": 11,
@@ -139,12 +141,12 @@ def test_second_up_sends_no_mutating_request(deployed, oasis, requests_log):
 def test_plan_shows_creates_then_nothing(oasis):
     first = oasis("--local", "plan", "--output", "json")
     assert first.code == 0, first.stderr
-    assert Counter(p["action"] for p in first.json()["plan"]) == {"create": 18}
+    assert Counter(p["action"] for p in first.json()["plan"]) == {"create": len(NODES)}
     assert oasis("--local", "up", "--yes").code == 0
     second = oasis("--local", "plan", "--output", "json")
-    assert Counter(p["action"] for p in second.json()["plan"]) == {"noop": 18}
+    assert Counter(p["action"] for p in second.json()["plan"]) == {"noop": len(NODES)}
     text = oasis("--local", "plan")
-    assert "0 to create, 0 to change, 18 unchanged, 0 in conflict." in text.stdout
+    assert f"0 to create, 0 to change, {len(NODES)} unchanged, 0 in conflict." in text.stdout
 
 
 def test_plan_makes_no_mutating_request(oasis, requests_log):
@@ -159,7 +161,7 @@ def test_status_shows_every_resource_done_and_live(deployed, oasis):
     document = result.json()
     assert document["deployment"] == "oasis"
     rows = document["resources"]
-    assert len(rows) == 18
+    assert len(rows) == len(NODES)
     assert {row["state"] for row in rows} == {"done"}
     assert {row["live"] for row in rows} == {"ok"}
     assert {"key", "kind", "name", "location", "state", "outputs"} <= set(rows[0])
@@ -170,21 +172,24 @@ def test_status_shows_every_resource_done_and_live(deployed, oasis):
 def test_down_removes_everything_and_records_it(deployed, oasis, world, ledger):
     result = oasis("--local", "down", "--yes")
     assert result.code == 0, result.stderr
-    assert world() == []
-    assert {entry["state"] for entry in ledger()["resources"].values()} == {"deleted"}
+    assert leftovers(world()) == []
+    states = {key: entry["state"] for key, entry in ledger()["resources"].items()}
+    assert states.pop("apis") == "done"
+    assert set(states.values()) == {"deleted"}
+    assert "APIs stay enabled" in result.stderr
 
 
 def test_down_without_yes_refuses_when_not_interactive(deployed, oasis, world):
     result = oasis("--local", "down")
     assert result.code == 2
     assert "--yes" in result.stderr
-    assert len(world()) == 18
+    assert len(leftovers(world())) == 18
 
 
 def test_up_after_down_recreates(deployed, oasis, world):
     assert oasis("--local", "down", "--yes").code == 0
     assert oasis("--local", "up", "--yes").code == 0
-    assert len(world()) == 18
+    assert len(leftovers(world())) == 18
 
 
 def test_up_output_json_reports_results(oasis):
@@ -193,4 +198,4 @@ def test_up_output_json_reports_results(oasis):
     document = result.json()
     assert document["ok"] is True
     assert set(document["results"].values()) == {"created"}
-    assert len(document["results"]) == 18
+    assert len(document["results"]) == len(NODES)

@@ -8,6 +8,7 @@ only what carries the deployment's marker.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,6 +23,8 @@ from oasis_cli.resources import KINDS, build_graph
 from oasis_cli.resources.base import Action, Plan, plan
 from oasis_cli.ui import Reporter
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Context:
@@ -29,6 +32,7 @@ class Context:
     cloud: Cloud
     ledger: Ledger
     reporter: Reporter
+    delete_data: bool = False
 
     @property
     def parallelism(self) -> int:
@@ -98,6 +102,7 @@ def _converge(ctx: Context, node: Node) -> str:
         else:
             outputs = kind.update(ctx.cloud, node, current.changes, request_id, on_operation)
     except Exception as exc:
+        log.debug("%s failed", node.key, exc_info=True)
         ctx.ledger.record(node.key, state="failed", error=str(exc))
         report(node.key, "failed", str(exc))
         raise
@@ -139,6 +144,10 @@ def down(ctx: Context) -> Outcome:
 def _remove(ctx: Context, node: Node) -> str:
     kind = KINDS[node.kind]
     report = ctx.reporter.update
+    retained = kind.retained(ctx.delete_data)
+    if retained is not None:
+        report(node.key, "kept", retained)
+        return "kept"
     report(node.key, "checking")
     observed = kind.observe(ctx.cloud, node)
     entry = ctx.ledger.get(node.key)
@@ -157,6 +166,7 @@ def _remove(ctx: Context, node: Node) -> str:
     try:
         kind.delete(ctx.cloud, node, entry.request_id or "", _operation_recorder(ctx, node.key))
     except Exception as exc:
+        log.debug("%s failed", node.key, exc_info=True)
         ctx.ledger.record(node.key, error=str(exc))
         report(node.key, "failed", str(exc))
         raise

@@ -95,7 +95,7 @@ class Reporter:
             if self._live is not None:
                 self._live.update(self._table())
             elif not self.json_mode and state in FINAL:
-                self.console.print(self._row_text(line), highlight=False)
+                self.console.print(self._row_text(line), highlight=False, soft_wrap=True)
 
     def stop(self) -> None:
         if self._live is not None:

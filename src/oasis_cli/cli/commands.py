@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from typing import Annotated
 
 import typer
@@ -139,11 +140,10 @@ def _finish(opts: Options, session: Session, outcome: Outcome, command: str, ret
         )
     if outcome.ok:
         if not opts.json:
-            opts.stderr.print(f"[green]{command} finished[/]: {len(results)} resources.")
+            counts = Counter(results.values())
+            summary = ", ".join(f"{n} {verb}" for verb, n in sorted(counts.items()))
+            opts.stderr.print(f"[green]{command} finished[/]: {summary}.", soft_wrap=True)
         return
-    for error in outcome.errors.values():
-        if not isinstance(error, OasisError):
-            raise error
     lines = [f"{key}: {message}" for key, message in errors.items()]
     if outcome.not_started:
         lines.append(f"not started: {', '.join(outcome.not_started)}")

@@ -64,6 +64,8 @@ def public(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 class Compute:
+    service = "compute"
+
     def __init__(self, store: Store, latency: Latency) -> None:
         self.store = store
         self.latency = latency

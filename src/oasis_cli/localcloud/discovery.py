@@ -25,6 +25,7 @@ class Method:
     literal_chars: int
     request_schema: str | None
     parameters: dict[str, Any]
+    name_regex: re.Pattern[str]
 
 
 def _documents_dir() -> Path:
@@ -68,6 +69,7 @@ class Api:
             for method in resource.get("methods", {}).values():
                 template = "/" + self.service_path + method.get("flatPath", method["path"])
                 regex, literal = _template_regex(template)
+                name_regex, _ = _template_regex("/" + self.service_path + method["path"])
                 request = method.get("request", {}).get("$ref")
                 self.methods.append(
                     Method(
@@ -77,11 +79,17 @@ class Api:
                         literal_chars=literal,
                         request_schema=request,
                         parameters=method.get("parameters", {}),
+                        name_regex=name_regex,
                     )
                 )
             self._collect(resource.get("resources", {}))
 
     def route(self, http_method: str, path: str) -> tuple[Method, dict[str, str]] | None:
+        """The method serving this request and its path parameters.
+
+        Matched on `flatPath` (which tells `.../clusters/{id}` from
+        `.../operations/{id}`); the `{+name}`-style parameters of `path` are added.
+        """
         best: tuple[Method, dict[str, str]] | None = None
         for method in self.methods:
             if method.http_method != http_method:
@@ -89,6 +97,10 @@ class Api:
             match = method.regex.match(path)
             if match and (best is None or method.literal_chars > best[0].literal_chars):
                 best = (method, match.groupdict())
+        if best is not None:
+            named = best[0].name_regex.match(path)
+            if named:
+                best[1].update(named.groupdict())
         return best
 
     def validate(self, schema: str, value: Any, where: str = "") -> list[str]:

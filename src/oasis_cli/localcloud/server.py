@@ -113,8 +113,14 @@ class LocalCloud:
 
     def _build_services(self) -> dict[str, Service]:
         from oasis_cli.localcloud.compute import Compute
+        from oasis_cli.localcloud.projects import ResourceManager, ServiceUsage
 
-        return {"compute": Compute(self.store, self.latency)}
+        services: list[Any] = [
+            Compute(self.store, self.latency),
+            ResourceManager(self.store, self.latency),
+            ServiceUsage(self.store, self.latency),
+        ]
+        return {service.service: service for service in services}
 
     def inventory(self) -> list[dict[str, Any]]:
         """Every resource of every service, as GET returns it (what `local-cloud ls` shows)."""

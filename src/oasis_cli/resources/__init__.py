@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from oasis_cli.config import Deployment
 from oasis_cli.graph import Node
+from oasis_cli.resources.apis import Apis, api_nodes
 from oasis_cli.resources.base import Kind
 from oasis_cli.resources.compute import Firewall, Network, Router, Subnetwork
 from oasis_cli.resources.networks import network_nodes
 
 KINDS: dict[str, Kind] = {
-    kind.kind: kind for kind in (Network(), Subnetwork(), Firewall(), Router())
+    kind.kind: kind for kind in (Apis(), Network(), Subnetwork(), Firewall(), Router())
 }
 
 
 def build_graph(deployment: Deployment) -> list[Node]:
-    return network_nodes(deployment)
+    return [*api_nodes(deployment), *network_nodes(deployment)]

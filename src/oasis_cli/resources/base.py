@@ -89,6 +89,10 @@ class Kind(ABC):
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
         return {}
 
+    def retained(self, delete_data: bool) -> str | None:
+        """Why `down` keeps this resource, or None to delete it."""
+        return None
+
     def compare(self, node: Node, observed: Mapping[str, Any]) -> list[Change]:
         """Desired settings that the live resource does not have (pure)."""
         return diff(node.spec, observed)

@@ -99,7 +99,7 @@ def _network(d: Deployment, key: str, name: str, **settings: Any) -> Node:
         "routing_config": {"routing_mode": "REGIONAL"},
         **settings,
     }
-    return Node(key, "compute.network", name, "global", (), spec)
+    return Node(key, "compute.network", name, "global", ("apis",), spec)
 
 
 def _subnet(

@@ -1,0 +1,227 @@
+"""Shared machinery of the simulated GAPIC-style REST services.
+
+A `RestService` routes with its discovery document, validates request bodies with
+it, and dispatches by method id (`artifactregistry.projects.locations.repositories.
+create`) to a handler. Resources live in named tables of the persisted world; a
+created resource becomes visible when its google.longrunning operation completes
+(`_ready_at`), and a deleted one stays visible until its operation completes
+(`_gone_at`). A `fail_operation` fault makes the operation end in error and the
+resource never appear.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from oasis_cli.localcloud.discovery import Api
+from oasis_cli.localcloud.server import HttpError, Latency, Request, Response
+from oasis_cli.localcloud.store import Store
+
+Handler = Callable[[dict[str, Any], dict[str, str], Request], Response]
+GRPC_CODES = {
+    "INVALID_ARGUMENT": 3,
+    "NOT_FOUND": 5,
+    "ALREADY_EXISTS": 6,
+    "PERMISSION_DENIED": 7,
+    "RESOURCE_EXHAUSTED": 8,
+    "FAILED_PRECONDITION": 9,
+}
+
+
+def public(resource: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in resource.items() if not k.startswith("_")}
+
+
+def timestamp(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+class RestService(ABC):
+    """Base of a simulated service; subclasses declare `routes()` and `tables`."""
+
+    api_name: str
+    api_version: str
+    service: str  # the endpoint prefix and the world key
+    tables: dict[str, str] = {}  # table name -> resource kind shown by `local-cloud ls`
+
+    def __init__(self, store: Store, latency: Latency) -> None:
+        self.store = store
+        self.latency = latency
+        self.api = Api.load(self.api_name, self.api_version)
+        self.handlers: dict[str, Handler] = self.routes()
+
+    @abstractmethod
+    def routes(self) -> dict[str, Handler]:
+        """Handlers by discovery method id."""
+
+    def target(self, request: Request) -> str:
+        for key in ("repositoryId", "workerPoolId", "secretId", "clusterId", "nodePoolId"):
+            value = request.param(key)
+            if value:
+                return value
+        if isinstance(request.body, dict):
+            for key in ("name", "accountId", "serviceIds"):
+                if key in request.body:
+                    return str(request.body[key])
+        return ""
+
+    def handle(self, request: Request) -> Response:
+        found = self.api.route(request.method, request.path)
+        if found is None:
+            raise HttpError(404, f"The requested URL {request.path} was not found.", "notFound")
+        method, params = found
+        with self.store.transaction() as world:
+            self.advance(world)
+            handler = self.handlers.get(method.id)
+            if handler is None:
+                raise HttpError(501, f"{method.id} is not simulated by the local cloud")
+            if method.request_schema:
+                problems = self.api.validate(method.request_schema, request.body or {})
+                if problems:
+                    raise HttpError(400, problems[0])
+            return handler(world, params, request)
+
+    # --- tables ----------------------------------------------------------------------
+
+    def table(self, world: dict[str, Any], name: str) -> dict[str, Any]:
+        tables: dict[str, Any] = world.setdefault(self.service, {})
+        table: dict[str, Any] = tables.setdefault(name, {})
+        return table
+
+    @staticmethod
+    def visible(resource: dict[str, Any] | None) -> bool:
+        return resource is not None and resource.get("_ready_at", 0) <= time.time()
+
+    def find(self, world: dict[str, Any], table: str, name: str) -> dict[str, Any]:
+        resource = self.table(world, table).get(name)
+        if resource is None or not self.visible(resource):
+            raise HttpError(404, f"Resource '{name}' was not found", "notFound")
+        return resource
+
+    def add(
+        self, world: dict[str, Any], table: str, name: str, resource: dict[str, Any], seconds: float
+    ) -> dict[str, Any]:
+        """Insert a resource that appears after `seconds` (latency-scaled); 409 if taken."""
+        rows = self.table(world, table)
+        if name in rows:
+            raise HttpError(409, f"Resource '{name}' already exists", "alreadyExists")
+        resource["_ready_at"] = time.time() + self.latency(seconds)
+        rows[name] = resource
+        return resource
+
+    def remove(
+        self, world: dict[str, Any], table: str, name: str, seconds: float
+    ) -> dict[str, Any]:
+        resource = self.find(world, table, name)
+        if "_gone_at" in resource:
+            raise HttpError(409, f"Resource '{name}' is being deleted", "conflict")
+        resource["_gone_at"] = time.time() + self.latency(seconds)
+        return resource
+
+    def inventory(self, world: dict[str, Any]) -> list[dict[str, Any]]:
+        self.advance(world)
+        items = []
+        for table, kind in self.tables.items():
+            for name, resource in sorted(self.table(world, table).items()):
+                if not self.visible(resource):
+                    continue
+                parts = name.split("/")
+                location = parts[3] if len(parts) > 3 and parts[2] == "locations" else "global"
+                items.append(
+                    {
+                        "service": self.service,
+                        "kind": kind,
+                        "name": parts[-1],
+                        "location": location,
+                        "resource": self.render(table, resource),
+                    }
+                )
+        return items
+
+    def render(self, table: str, resource: dict[str, Any]) -> dict[str, Any]:
+        """A resource as GET returns it."""
+        return public(resource)
+
+    # --- google.longrunning ----------------------------------------------------------
+
+    def operation(
+        self,
+        world: dict[str, Any],
+        request: Request,
+        *,
+        prefix: str,
+        metadata_type: str,
+        response: dict[str, Any] | None,
+        target: tuple[str, str] | None,
+        ready_at: float | None = None,
+    ) -> Response:
+        """Start an operation that completes with the target resource's readiness."""
+        name = (
+            f"{prefix}/operations/{uuid.uuid4().hex}"
+            if prefix
+            else f"operations/{uuid.uuid4().hex}"
+        )
+        done_at = ready_at if ready_at is not None else time.time()
+        if target is not None:
+            resource = self.table(world, target[0]).get(target[1], {})
+            done_at = resource.get("_gone_at", resource.get("_ready_at", done_at))
+        record: dict[str, Any] = {
+            "name": name,
+            "done": False,
+            "metadata": {"@type": metadata_type},
+            "_done_at": done_at,
+            "_response": response,
+            "_target": list(target) if target else None,
+        }
+        fault = request.fault
+        if fault and fault.get("action") == "fail_operation":
+            record["_error"] = {
+                "code": GRPC_CODES.get(fault.get("status_name", "RESOURCE_EXHAUSTED"), 8),
+                "message": fault.get("message", "Quota exceeded"),
+            }
+        world.setdefault(self.service, {}).setdefault("_operations", {})[name] = record
+        self.advance(world)
+        return Response(200, self.operation_view(record))
+
+    @staticmethod
+    def operation_view(record: dict[str, Any]) -> dict[str, Any]:
+        view = public(record)
+        if record["done"]:
+            if "_error" in record:
+                view["error"] = record["_error"]
+            elif record["_response"] is not None:
+                view["response"] = record["_response"]
+        return view
+
+    def get_operation(
+        self, world: dict[str, Any], params: dict[str, str], request: Request
+    ) -> Response:
+        record = world.get(self.service, {}).get("_operations", {}).get(params["name"])
+        if record is None:
+            raise HttpError(404, f"Operation '{params['name']}' was not found", "notFound")
+        return Response(200, self.operation_view(record))
+
+    def advance(self, world: dict[str, Any]) -> None:
+        """Finish due operations and purge deleted resources whose time has come."""
+        now = time.time()
+        tables = world.get(self.service, {})
+        for record in tables.get("_operations", {}).values():
+            if record["done"] or record["_done_at"] > now:
+                continue
+            record["done"] = True
+            target = record.get("_target")
+            if "_error" in record and target:
+                resource = self.table(world, target[0]).get(target[1])
+                if resource is not None and "_gone_at" in resource:
+                    resource.pop("_gone_at")  # a failed delete leaves the resource
+                else:
+                    self.table(world, target[0]).pop(target[1], None)
+        for table_name, rows in tables.items():
+            if table_name.startswith("_"):
+                continue
+            for name in [n for n, r in rows.items() if r.get("_gone_at", now + 1) <= now]:
+                rows.pop(name)

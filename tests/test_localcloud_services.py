@@ -1,0 +1,91 @@
+"""The local cloud's non-compute services reject what Google rejects."""
+
+from __future__ import annotations
+
+import pytest
+from google.api_core import exceptions
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import resourcemanager_v3, service_usage_v1
+
+PROJECT = "test-project"
+
+
+@pytest.fixture
+def client(local_cloud):
+    def make(module, name, service):
+        return getattr(module, name)(
+            transport="rest",
+            client_options=ClientOptions(api_endpoint=local_cloud.endpoints[service]),
+            credentials=AnonymousCredentials(),
+        )
+
+    return make
+
+
+@pytest.fixture
+def usage(client):
+    return client(service_usage_v1, "ServiceUsageClient", "serviceusage")
+
+
+@pytest.fixture
+def projects(client):
+    return client(resourcemanager_v3, "ProjectsClient", "cloudresourcemanager")
+
+
+def test_batch_enable_then_batch_get(usage):
+    parent = f"projects/{PROJECT}"
+    names = [f"{parent}/services/compute.googleapis.com", f"{parent}/services/iam.googleapis.com"]
+    before = usage.batch_get_services(request={"parent": parent, "names": names})
+    assert {s.state for s in before.services} == {service_usage_v1.State.DISABLED}
+    operation = usage.batch_enable_services(
+        request={"parent": parent, "service_ids": ["compute.googleapis.com"]}
+    )
+    assert operation.result(timeout=5).services[0].config.name == "compute.googleapis.com"
+    after = usage.batch_get_services(request={"parent": parent, "names": names})
+    assert [s.state.name for s in after.services] == ["ENABLED", "DISABLED"]
+
+
+def test_unknown_service_name_is_refused(usage):
+    with pytest.raises(exceptions.Forbidden, match="computer"):
+        usage.batch_enable_services(
+            request={"parent": f"projects/{PROJECT}", "service_ids": ["computer"]}
+        )
+
+
+def test_more_than_twenty_services_in_one_batch_is_refused(usage):
+    ids = [f"api{i}.googleapis.com" for i in range(21)]
+    with pytest.raises(exceptions.BadRequest, match="between 1 and 20"):
+        usage.batch_enable_services(request={"parent": f"projects/{PROJECT}", "service_ids": ids})
+
+
+def test_project_number_is_stable(projects):
+    first = projects.get_project(name=f"projects/{PROJECT}")
+    assert first.project_id == PROJECT
+    assert first.name.removeprefix("projects/").isdigit()
+    assert projects.get_project(name=f"projects/{PROJECT}").name == first.name
+
+
+def test_set_iam_policy_with_stale_etag_is_aborted(projects):
+    resource = f"projects/{PROJECT}"
+    policy = projects.get_iam_policy(request={"resource": resource})
+    policy.bindings.add(role="roles/viewer", members=["user:ada@example.com"])
+    updated = projects.set_iam_policy(request={"resource": resource, "policy": policy})
+    assert updated.etag != policy.etag
+    with pytest.raises(exceptions.Conflict, match="concurrent policy changes"):
+        projects.set_iam_policy(request={"resource": resource, "policy": policy})
+
+
+@pytest.mark.parametrize(
+    ("member", "message"),
+    [
+        ("ada@example.com", "Invalid member"),
+        (f"serviceAccount:ghost@{PROJECT}.iam.gserviceaccount.com", "does not exist"),
+    ],
+)
+def test_bad_members_are_refused(projects, member, message):
+    resource = f"projects/{PROJECT}"
+    policy = projects.get_iam_policy(request={"resource": resource})
+    policy.bindings.add(role="roles/viewer", members=[member])
+    with pytest.raises(exceptions.BadRequest, match=message):
+        projects.set_iam_policy(request={"resource": resource, "policy": policy})
