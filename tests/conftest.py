@@ -26,13 +26,21 @@ from oasis_cli.resources import KINDS, build_graph
 # The default deployment's graph: what `up` must converge to.
 NODES = build_graph(resolve(Config(), "oasis-local"))
 RETAINED = [n for n in NODES if KINDS[n.kind].retained(delete_data=False)]
-# Kept by `down` on purpose: enabled APIs (the data bucket is kept by its node).
-KEPT_SERVICES = {"serviceusage"}
+DATA_BUCKET = "oasis-local-oasis-data"
+
+
+def missing(items: list[dict[str, Any]]) -> list[str]:
+    """Graph nodes that `up` should have made but the world lacks (APIs aside)."""
+    names = {item["name"] for item in items}
+    return [n.key for n in NODES if n.kind != "serviceusage.apis" and n.name not in names]
 
 
 def leftovers(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What `down` left behind that it should have deleted."""
-    return [item for item in items if item["service"] not in KEPT_SERVICES]
+    """What `down` left behind that it should have deleted (it keeps the enabled APIs
+    and, without --delete-data, the data bucket)."""
+    return [
+        item for item in items if item["service"] != "serviceusage" and item["name"] != DATA_BUCKET
+    ]
 
 
 @dataclass

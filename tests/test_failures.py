@@ -9,7 +9,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
-from conftest import NODES, leftovers, run_subprocess
+from conftest import leftovers, missing, run_subprocess
 from oasis_cli.localcloud import faults
 from oasis_cli.localcloud.server import LocalCloud
 from oasis_cli.localcloud.store import Store
@@ -57,7 +57,7 @@ def test_transient_errors_are_retried(oasis, cloud_dir, world):
     faults.add(Store(cloud_dir), {"action": "error", "status": 429, "method": "GET", "count": 2})
     result = oasis("--local", "up", "--yes")
     assert result.code == 0, result.stderr
-    assert len(leftovers(world())) == len(NODES) - 1
+    assert missing(world()) == []
 
 
 def test_failed_operation_is_reported_and_a_rerun_converges(oasis, cloud_dir, world, ledger):
@@ -80,7 +80,7 @@ def test_failed_operation_is_reported_and_a_rerun_converges(oasis, cloud_dir, wo
     assert "pending" not in states.values()
 
     assert oasis("--local", "up", "--yes").code == 0
-    assert len(leftovers(world())) == len(NODES) - 1
+    assert missing(world()) == []
     assert {e["state"] for e in ledger()["resources"].values()} == {"done"}
 
 

@@ -89,3 +89,51 @@ def test_bad_members_are_refused(projects, member, message):
     policy.bindings.add(role="roles/viewer", members=[member])
     with pytest.raises(exceptions.BadRequest, match=message):
         projects.set_iam_policy(request={"resource": resource, "policy": policy})
+
+
+@pytest.fixture
+def gcs(local_cloud):
+    from google.cloud import storage
+
+    def make(project=PROJECT):
+        return storage.Client(
+            project=project,
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": local_cloud.endpoints["storage"]},
+        )
+
+    return make
+
+
+def test_non_empty_bucket_cannot_be_deleted(gcs):
+    bucket = gcs().create_bucket("data-bucket", location="us-south1")
+    bucket.blob("a/b.txt").upload_from_string(b"x")
+    with pytest.raises(exceptions.Conflict, match="not empty"):
+        bucket.delete()
+    bucket.blob("a/b.txt").delete()
+    bucket.delete()
+    assert gcs().lookup_bucket("data-bucket") is None
+
+
+def test_bucket_names_are_global(gcs):
+    gcs().create_bucket("taken-bucket", location="us-south1")
+    with pytest.raises(exceptions.Conflict, match="not available"):
+        gcs("other-project").create_bucket("taken-bucket", location="us-south1")
+
+
+@pytest.mark.parametrize(("name", "location"), [("Bad_Bucket", "us-south1"), ("ok-bucket", "mars")])
+def test_bad_bucket_name_or_location_is_refused(gcs, name, location):
+    with pytest.raises(exceptions.BadRequest):
+        gcs().create_bucket(name, location=location)
+
+
+def test_bucket_iam_with_stale_etag_fails_precondition(gcs):
+    bucket = gcs().create_bucket("iam-bucket", location="us-south1")
+    stale = bucket.get_iam_policy()
+    fresh = bucket.get_iam_policy()
+    fresh["roles/storage.objectViewer"] = {"user:ada@example.com"}
+    bucket.set_iam_policy(fresh)
+    stale["roles/storage.objectViewer"] = {"user:bob@example.com"}
+    with pytest.raises(exceptions.PreconditionFailed):
+        bucket.set_iam_policy(stale)
+    assert bucket.get_iam_policy()["roles/storage.objectViewer"] == {"user:ada@example.com"}

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import NODES, leftovers
+from conftest import DATA_BUCKET, NODES, leftovers, missing
 
 PROJECT = "oasis-local"
 NET = f"https://www.googleapis.com/compute/v1/projects/{PROJECT}/global/networks/"
@@ -173,8 +173,10 @@ def test_down_removes_everything_and_records_it(deployed, oasis, world, ledger):
     result = oasis("--local", "down", "--yes")
     assert result.code == 0, result.stderr
     assert leftovers(world()) == []
+    assert DATA_BUCKET in {item["name"] for item in world()}
     states = {key: entry["state"] for key, entry in ledger()["resources"].items()}
     assert states.pop("apis") == "done"
+    assert states.pop("bucket:data") == "done"
     assert set(states.values()) == {"deleted"}
     assert "APIs stay enabled" in result.stderr
 
@@ -183,13 +185,13 @@ def test_down_without_yes_refuses_when_not_interactive(deployed, oasis, world):
     result = oasis("--local", "down")
     assert result.code == 2
     assert "--yes" in result.stderr
-    assert len(leftovers(world())) == 18
+    assert missing(world()) == []
 
 
 def test_up_after_down_recreates(deployed, oasis, world):
     assert oasis("--local", "down", "--yes").code == 0
     assert oasis("--local", "up", "--yes").code == 0
-    assert len(leftovers(world())) == 18
+    assert missing(world()) == []
 
 
 def test_up_output_json_reports_results(oasis):
@@ -199,3 +201,51 @@ def test_up_output_json_reports_results(oasis):
     assert document["ok"] is True
     assert set(document["results"].values()) == {"created"}
     assert len(document["results"]) == len(NODES)
+
+
+def test_bucket_is_regional_uniform_private_and_labelled(deployed):
+    bucket = deployed["oasis-local-oasis-data"]
+    assert bucket["location"] == "US-SOUTH1"
+    assert bucket["locationType"] == "region"
+    assert bucket["iamConfiguration"]["uniformBucketLevelAccess"] == {"enabled": True}
+    assert bucket["iamConfiguration"]["publicAccessPrevention"] == "enforced"
+    assert bucket["labels"] == {"oasis-deployment": "oasis"}
+
+
+def put_object(cloud_dir, bucket: str, name: str, data: bytes) -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    from oasis_cli.localcloud.server import LocalCloud
+
+    with LocalCloud(cloud_dir) as cloud:
+        client = storage.Client(
+            project="oasis-local",
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": cloud.endpoints["storage"]},
+        )
+        client.bucket(bucket).blob(name).upload_from_string(data)
+
+
+def test_down_keeps_the_bucket_and_its_data(deployed, oasis, world, cloud_dir):
+    put_object(cloud_dir, "oasis-local-oasis-data", "train/shard-0", b"tokens")
+    result = oasis("--local", "down", "--yes")
+    assert result.code == 0, result.stderr
+    assert "training data is kept; `oasis down --delete-data` deletes it" in result.stderr
+    assert leftovers(world()) == []
+    assert DATA_BUCKET in {item["name"] for item in world()}
+
+
+def test_delete_data_needs_a_second_confirmation(deployed, oasis, world):
+    before = world()
+    result = oasis("--local", "down", "--delete-data")
+    assert result.code == 2
+    assert "--yes" in result.stderr
+    assert world() == before
+
+
+def test_down_delete_data_removes_the_bucket_with_its_objects(deployed, oasis, world, cloud_dir):
+    put_object(cloud_dir, "oasis-local-oasis-data", "train/shard-0", b"tokens")
+    result = oasis("--local", "down", "--delete-data", "--yes")
+    assert result.code == 0, result.stderr
+    assert [i["name"] for i in world() if i["service"] == "storage"] == []

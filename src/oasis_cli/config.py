@@ -395,6 +395,11 @@ class Deployment:
         return self.config.zone
 
     @property
+    def label(self) -> dict[str, str]:
+        """Ownership label for resources that have labels."""
+        return {"oasis-deployment": self.name}
+
+    @property
     def marker(self) -> str:
         """Ownership marker for resources without labels (kept in their description)."""
         return f"oasis-deployment={self.name}"

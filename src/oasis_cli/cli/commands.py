@@ -83,14 +83,28 @@ def up(ctx: typer.Context, yes: YesOption = False, output: OutputOption = None) 
 
 
 @app.command()
-def down(ctx: typer.Context, yes: YesOption = False, output: OutputOption = None) -> None:
-    """Delete everything the deployment owns, in reverse order, in one run."""
+def down(
+    ctx: typer.Context,
+    delete_data: Annotated[
+        bool,
+        typer.Option("--delete-data", help="Also delete the data bucket and every object in it."),
+    ] = False,
+    yes: YesOption = False,
+    output: OutputOption = None,
+) -> None:
+    """Delete everything the deployment owns, in reverse order, in one run.
+
+    The data bucket is kept unless --delete-data is given.
+    """
     opts = options(ctx, output=output, yes=yes)
-    if not opts.yes:
-        if not sys.stdin.isatty():
-            raise ConfigError("down needs confirmation", hint="Re-run with --yes.")
-        typer.confirm("Delete every resource of this deployment?", abort=True)
+    _confirm(opts, "Delete every resource of this deployment (the data bucket is kept)?")
     with open_session(opts, "down") as (session, context):
+        if delete_data:
+            bucket = session.deployment.render(session.deployment.config.storage.bucket)
+            _confirm(
+                opts, f"Also delete bucket {bucket} and ALL its objects? This cannot be undone."
+            )
+            context.delete_data = True
         outcome = deploy.down(context)
     _finish(opts, session, outcome, "down", retry="oasis down")
 
@@ -121,6 +135,14 @@ def status(ctx: typer.Context, output: OutputOption = None) -> None:
             "; ".join(row["drift"]),
         )
     opts.stdout.print(table)
+
+
+def _confirm(opts: Options, question: str) -> None:
+    if opts.yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{question} Needs confirmation.", hint="Re-run with --yes.")
+    typer.confirm(question, abort=True)
 
 
 def _finish(opts: Options, session: Session, outcome: Outcome, command: str, retry: str) -> None:

@@ -109,5 +109,22 @@ class Cloud:
         """A compute_v1 client by class name, e.g. `compute("NetworksClient")`."""
         return self.client("compute", "google.cloud.compute_v1", name)
 
+    def storage(self) -> Any:
+        """The Cloud Storage client (JSON API; not a GAPIC client)."""
+        with self._lock:
+            client = self._clients.get("storage")
+        if client is not None:
+            return client
+        from google.cloud import storage
+
+        endpoint = self.endpoints.get("storage")
+        client = storage.Client(
+            project=self.project,
+            credentials=self.credentials,
+            client_options={"api_endpoint": endpoint} if endpoint else None,
+        )
+        with self._lock:
+            return self._clients.setdefault("storage", client)
+
     def container(self) -> Any:
         return self.client("container", "google.cloud.container_v1", "ClusterManagerClient")

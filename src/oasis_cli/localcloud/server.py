@@ -64,6 +64,7 @@ class Request:
     query: dict[str, list[str]]
     body: Any
     headers: Mapping[str, str]
+    raw: bytes = b""
     fault: dict[str, Any] | None = None
 
     def param(self, name: str) -> str | None:
@@ -114,11 +115,13 @@ class LocalCloud:
     def _build_services(self) -> dict[str, Service]:
         from oasis_cli.localcloud.compute import Compute
         from oasis_cli.localcloud.projects import ResourceManager, ServiceUsage
+        from oasis_cli.localcloud.storage import Storage
 
         services: list[Any] = [
             Compute(self.store, self.latency),
             ResourceManager(self.store, self.latency),
             ServiceUsage(self.store, self.latency),
+            Storage(self.store, self.latency),
         ]
         return {service.service: service for service in services}
 
@@ -197,10 +200,13 @@ class _Handler(BaseHTTPRequestHandler):
             path="/" + rest,
             query=parse_qs(url.query),
             body=None,
-            headers=dict(self.headers.items()),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            raw=raw,
         )
+        content_type = self.headers.get("Content-Type", "application/json")
         try:
-            request.body = json.loads(raw) if raw.strip() else None
+            if raw.strip() and content_type.startswith("application/json"):
+                request.body = json.loads(raw)
         except json.JSONDecodeError:
             response = Response(400, HttpError(400, "Invalid JSON payload received.").body())
         else:
@@ -228,14 +234,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(response)
 
     def _send(self, response: Response) -> None:
-        if isinstance(response.body, bytes):
+        if response.status == 204:
+            payload, content_type = b"", ""
+        elif isinstance(response.body, bytes):
             payload = response.body
             content_type = response.headers.get("Content-Type", "application/octet-stream")
         else:
             payload = json.dumps(response.body if response.body is not None else {}).encode()
             content_type = "application/json; charset=UTF-8"
         self.send_response(response.status, HTTPStatus(response.status).phrase)
-        self.send_header("Content-Type", content_type)
+        if content_type:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in response.headers.items():
             if name != "Content-Type":

@@ -14,11 +14,12 @@ from oasis_cli.resources.apis import Apis, api_nodes
 from oasis_cli.resources.base import Kind
 from oasis_cli.resources.compute import Firewall, Network, Router, Subnetwork
 from oasis_cli.resources.networks import network_nodes
+from oasis_cli.resources.storage import Bucket, bucket_nodes
 
 KINDS: dict[str, Kind] = {
-    kind.kind: kind for kind in (Apis(), Network(), Subnetwork(), Firewall(), Router())
+    kind.kind: kind for kind in (Apis(), Network(), Subnetwork(), Firewall(), Router(), Bucket())
 }
 
 
 def build_graph(deployment: Deployment) -> list[Node]:
-    return [*api_nodes(deployment), *network_nodes(deployment)]
+    return [*api_nodes(deployment), *network_nodes(deployment), *bucket_nodes(deployment)]

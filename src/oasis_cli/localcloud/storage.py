@@ -1,0 +1,256 @@
+"""Cloud Storage JSON API v1 as the local cloud serves it: buckets (with labels,
+uniform access and public access prevention), bucket IAM, and objects (simple and
+multipart uploads, list, get, delete). Object data lives in files beside the state.
+
+Rules kept from GCS: bucket names are global (409 when taken), a non-empty bucket
+cannot be deleted (409), and a setIamPolicy with a stale etag fails with 412.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import time
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any
+from urllib.parse import unquote
+
+from oasis_cli.localcloud import iampolicy
+from oasis_cli.localcloud.projects import project_number, service_account_exists
+from oasis_cli.localcloud.rest import Handler, RestService, public, timestamp
+from oasis_cli.localcloud.server import HttpError, Request, Response
+
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+LOCATION = re.compile(r"^([a-z]+-[a-z]+\d+|us|eu|asia|nam4|eur4)$")
+UPLOAD = re.compile(r"^/upload/storage/v1/b/([^/]+)/o$")
+
+
+class Storage(RestService):
+    api_name, api_version, service = "storage", "v1", "storage"
+    tables = {"buckets": "storage#bucket"}
+
+    def routes(self) -> dict[str, Handler]:
+        return {
+            "storage.buckets.insert": self._insert_bucket,
+            "storage.buckets.get": self._get_bucket,
+            "storage.buckets.patch": self._patch_bucket,
+            "storage.buckets.delete": self._delete_bucket,
+            "storage.buckets.getIamPolicy": self._get_policy,
+            "storage.buckets.setIamPolicy": self._set_policy,
+            "storage.objects.list": self._list_objects,
+            "storage.objects.get": self._get_object,
+            "storage.objects.delete": self._delete_object,
+        }
+
+    def target(self, request: Request) -> str:
+        if isinstance(request.body, dict) and "name" in request.body:
+            return str(request.body["name"])
+        return request.path.rsplit("/", 1)[-1]
+
+    def handle(self, request: Request) -> Response:
+        upload = UPLOAD.match(request.path)
+        if upload and request.method == "POST":
+            with self.store.transaction() as world:
+                return self._upload(world, unquote(upload.group(1)), request)
+        return super().handle(request)
+
+    # --- buckets ---------------------------------------------------------------------
+
+    def _bucket(self, world: dict, name: str) -> dict[str, Any]:
+        bucket = self.table(world, "buckets").get(unquote(name))
+        if bucket is None:
+            raise HttpError(404, "The specified bucket does not exist.", "notFound")
+        return bucket
+
+    def _insert_bucket(self, world: dict, params: dict, request: Request) -> Response:
+        project = request.param("project")
+        if not project:
+            raise HttpError(400, "Required parameter: project", "required")
+        body = dict(request.body or {})
+        name = body.get("name", "")
+        if not BUCKET.match(name) or ".." in name or name.startswith("goog"):
+            raise HttpError(400, "Invalid bucket name: '" + name + "'", "invalid")
+        existing = self.table(world, "buckets").get(name)
+        if existing is not None:
+            if existing["_project"] == project:
+                raise HttpError(
+                    409,
+                    "Your previous request to create the named bucket succeeded and you "
+                    "already own it.",
+                    "conflict",
+                )
+            raise HttpError(409, "The requested bucket name is not available.", "conflict")
+        location = str(body.get("location", "US")).lower()
+        if not LOCATION.match(location):
+            raise HttpError(400, f"Invalid location: {body.get('location')}", "invalid")
+        iam = body.get("iamConfiguration", {})
+        prevention = iam.get("publicAccessPrevention", "inherited")
+        if prevention not in ("inherited", "enforced", "unspecified"):
+            raise HttpError(400, f"Invalid value for publicAccessPrevention: {prevention}")
+        now = timestamp(time.time())
+        uniform = bool(iam.get("uniformBucketLevelAccess", {}).get("enabled", False))
+        bucket = {
+            **body,
+            "kind": "storage#bucket",
+            "id": name,
+            "name": name,
+            "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
+            "projectNumber": project_number(project),
+            "location": location.upper(),
+            "locationType": "region" if "-" in location else "multi-region",
+            "storageClass": body.get("storageClass", "STANDARD"),
+            "iamConfiguration": {
+                "uniformBucketLevelAccess": {"enabled": uniform},
+                "bucketPolicyOnly": {"enabled": uniform},
+                "publicAccessPrevention": prevention,
+            },
+            "timeCreated": now,
+            "updated": now,
+            "metageneration": "1",
+            "etag": "CAE=",
+            "_project": project,
+        }
+        self.table(world, "buckets")[name] = bucket
+        return Response(200, public(bucket))
+
+    def _get_bucket(self, world: dict, params: dict, request: Request) -> Response:
+        return Response(200, public(self._bucket(world, params["bucket"])))
+
+    def _patch_bucket(self, world: dict, params: dict, request: Request) -> Response:
+        bucket = self._bucket(world, params["bucket"])
+        body = dict(request.body or {})
+        if "labels" in body:
+            labels = {**bucket.get("labels", {}), **(body.pop("labels") or {})}
+            bucket["labels"] = {k: v for k, v in labels.items() if v is not None}
+        if "iamConfiguration" in body:
+            iam = body.pop("iamConfiguration")
+            current = bucket["iamConfiguration"]
+            if "publicAccessPrevention" in iam:
+                current["publicAccessPrevention"] = iam["publicAccessPrevention"]
+            if "uniformBucketLevelAccess" in iam:
+                enabled = bool(iam["uniformBucketLevelAccess"].get("enabled"))
+                current["uniformBucketLevelAccess"] = {"enabled": enabled}
+                current["bucketPolicyOnly"] = {"enabled": enabled}
+        bucket.update(body)
+        bucket["metageneration"] = str(int(bucket["metageneration"]) + 1)
+        bucket["updated"] = timestamp(time.time())
+        return Response(200, public(bucket))
+
+    def _delete_bucket(self, world: dict, params: dict, request: Request) -> Response:
+        name = unquote(params["bucket"])
+        self._bucket(world, name)
+        if self._objects(world, name):
+            raise HttpError(409, "The bucket you tried to delete is not empty.", "conflict")
+        self.table(world, "buckets").pop(name)
+        world.get("iam_policies", {}).pop(f"projects/_/buckets/{name}", None)
+        return Response(204)
+
+    def _policy_view(self, name: str, policy: dict[str, Any]) -> dict[str, Any]:
+        return {"kind": "storage#policy", "resourceId": f"projects/_/buckets/{name}", **policy}
+
+    def _get_policy(self, world: dict, params: dict, request: Request) -> Response:
+        name = unquote(params["bucket"])
+        self._bucket(world, name)
+        return Response(
+            200, self._policy_view(name, iampolicy.get(world, f"projects/_/buckets/{name}"))
+        )
+
+    def _set_policy(self, world: dict, params: dict, request: Request) -> Response:
+        name = unquote(params["bucket"])
+        self._bucket(world, name)
+        try:
+            policy = iampolicy.set_policy(
+                world,
+                f"projects/_/buckets/{name}",
+                dict(request.body or {}),
+                service_account_exists=lambda email: service_account_exists(world, email),
+            )
+        except HttpError as exc:
+            if exc.status == 409:
+                raise HttpError(412, "Precondition Failed", "conditionNotMet") from None
+            raise
+        return Response(200, self._policy_view(name, policy))
+
+    # --- objects ---------------------------------------------------------------------
+
+    def _objects(self, world: dict, bucket: str) -> dict[str, Any]:
+        objects: dict[str, Any] = world.setdefault("storage_objects", {}).setdefault(bucket, {})
+        return objects
+
+    def _data_path(self, bucket: str, name: str) -> Any:
+        key = hashlib.sha256(f"{bucket}/{name}".encode()).hexdigest()
+        directory = self.store.directory / "objects"
+        directory.mkdir(exist_ok=True)
+        return directory / key
+
+    def _upload(self, world: dict, bucket: str, request: Request) -> Response:
+        self._bucket(world, bucket)
+        upload_type = request.param("uploadType")
+        if upload_type == "media":
+            metadata: dict[str, Any] = {"name": request.param("name")}
+            data = request.raw
+            content_type = request.headers.get("content-type", "application/octet-stream")
+        elif upload_type == "multipart":
+            header = f"Content-Type: {request.headers.get('content-type')}\r\n\r\n".encode()
+            message = BytesParser(policy=HTTP).parsebytes(header + request.raw)
+            parts = list(message.iter_parts())  # type: ignore[attr-defined]
+            if len(parts) != 2:
+                raise HttpError(400, "Multipart upload needs a metadata part and a data part.")
+            metadata = json.loads(parts[0].get_payload(decode=True))
+            data = parts[1].get_payload(decode=True)
+            content_type = parts[1].get_content_type()
+        else:
+            raise HttpError(400, f"Unsupported uploadType: {upload_type}")
+        name = metadata.get("name") or request.param("name")
+        if not name:
+            raise HttpError(400, "Required parameter: name", "required")
+        self._data_path(bucket, name).write_bytes(data)
+        record = {
+            **metadata,
+            "kind": "storage#object",
+            "id": f"{bucket}/{name}",
+            "name": name,
+            "bucket": bucket,
+            "size": str(len(data)),
+            "contentType": metadata.get("contentType", content_type),
+            "md5Hash": base64.b64encode(hashlib.md5(data).digest()).decode(),
+            "generation": str(time.time_ns() // 1000),
+            "timeCreated": timestamp(time.time()),
+            "updated": timestamp(time.time()),
+        }
+        self._objects(world, bucket)[name] = record
+        return Response(200, record)
+
+    def _list_objects(self, world: dict, params: dict, request: Request) -> Response:
+        bucket = unquote(params["bucket"])
+        self._bucket(world, bucket)
+        prefix = request.param("prefix") or ""
+        items = [o for n, o in sorted(self._objects(world, bucket).items()) if n.startswith(prefix)]
+        return Response(200, {"kind": "storage#objects", "items": items})
+
+    def _object(self, world: dict, params: dict) -> tuple[str, str, dict[str, Any]]:
+        bucket, name = unquote(params["bucket"]), unquote(params["object"])
+        self._bucket(world, bucket)
+        record = self._objects(world, bucket).get(name)
+        if record is None:
+            raise HttpError(404, "No such object: " + f"{bucket}/{name}", "notFound")
+        return bucket, name, record
+
+    def _get_object(self, world: dict, params: dict, request: Request) -> Response:
+        bucket, name, record = self._object(world, params)
+        if request.param("alt") == "media":
+            return Response(
+                200,
+                self._data_path(bucket, name).read_bytes(),
+                {"Content-Type": record["contentType"]},
+            )
+        return Response(200, record)
+
+    def _delete_object(self, world: dict, params: dict, request: Request) -> Response:
+        bucket, name, _ = self._object(world, params)
+        self._objects(world, bucket).pop(name)
+        self._data_path(bucket, name).unlink(missing_ok=True)
+        return Response(204)
