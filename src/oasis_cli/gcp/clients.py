@@ -115,7 +115,7 @@ class Cloud:
             client = self._clients.get("storage")
         if client is not None:
             return client
-        from google.cloud import storage
+        from google.cloud import storage  # type: ignore[attr-defined]
 
         endpoint = self.endpoints.get("storage")
         client = storage.Client(

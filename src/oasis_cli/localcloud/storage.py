@@ -196,7 +196,7 @@ class Storage(RestService):
         elif upload_type == "multipart":
             header = f"Content-Type: {request.headers.get('content-type')}\r\n\r\n".encode()
             message = BytesParser(policy=HTTP).parsebytes(header + request.raw)
-            parts = list(message.iter_parts())  # type: ignore[attr-defined]
+            parts: list[Any] = list(message.iter_parts())
             if len(parts) != 2:
                 raise HttpError(400, "Multipart upload needs a metadata part and a data part.")
             metadata = json.loads(parts[0].get_payload(decode=True))
