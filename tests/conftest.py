@@ -29,6 +29,14 @@ RETAINED = [n for n in NODES if KINDS[n.kind].retained(delete_data=False)]
 DATA_BUCKET = "oasis-local-oasis-data"
 
 
+def made(items: list[dict[str, Any]]) -> list[str]:
+    """Names of the resources `up` makes (every one but the APIs), sorted, duplicates kept."""
+    return sorted(item["name"] for item in items if item["service"] != "serviceusage")
+
+
+EXPECTED = sorted(n.name for n in NODES if n.kind != "serviceusage.apis")
+
+
 def missing(items: list[dict[str, Any]]) -> list[str]:
     """Graph nodes that `up` should have made but the world lacks (APIs aside)."""
     names = {item["name"] for item in items}
@@ -127,6 +135,14 @@ def ledger(workspace: Path):
         return json.loads(path.read_text())
 
     return read
+
+
+@pytest.fixture
+def deployed(oasis, world) -> dict[str, dict[str, Any]]:
+    """`oasis --local up --yes` done; every simulated resource by name, as GET returns it."""
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 0, result.stderr
+    return {item["name"]: item["resource"] for item in world()}
 
 
 @pytest.fixture

@@ -13,17 +13,6 @@ NET = f"https://www.googleapis.com/compute/v1/projects/{PROJECT}/global/networks
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def by_name(items):
-    return {item["name"]: item["resource"] for item in items}
-
-
-@pytest.fixture
-def deployed(oasis, world):
-    result = oasis("--local", "up", "--yes")
-    assert result.code == 0, result.stderr
-    return by_name(world())
-
-
 def test_up_creates_exactly_the_spec_network_resources(deployed, world):
     kinds = Counter(item["kind"] for item in world() if item["service"] == "compute")
     assert kinds == {

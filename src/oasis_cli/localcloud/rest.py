@@ -32,6 +32,20 @@ GRPC_CODES = {
 }
 
 
+def normalize(message: Any, body: dict[str, Any], where: str) -> dict[str, Any]:
+    """`body` parsed strictly as the client library's proto message `message` and
+    re-emitted as Google answers (enum names, not the numbers clients send)."""
+    from google.protobuf import json_format
+
+    instance = message.pb()()
+    try:
+        json_format.ParseDict(body, instance, ignore_unknown_fields=False)
+    except json_format.ParseError as exc:
+        raise HttpError(400, f"Invalid JSON payload received at '{where}': {exc}") from None
+    result: dict[str, Any] = json_format.MessageToDict(instance)
+    return result
+
+
 def public(resource: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in resource.items() if not k.startswith("_")}
 

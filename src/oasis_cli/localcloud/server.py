@@ -115,6 +115,7 @@ class LocalCloud:
     def _build_services(self) -> dict[str, Service]:
         from oasis_cli.localcloud.compute import Compute
         from oasis_cli.localcloud.projects import ResourceManager, ServiceUsage
+        from oasis_cli.localcloud.registry import ArtifactRegistry
         from oasis_cli.localcloud.storage import Storage
 
         services: list[Any] = [
@@ -122,6 +123,7 @@ class LocalCloud:
             ResourceManager(self.store, self.latency),
             ServiceUsage(self.store, self.latency),
             Storage(self.store, self.latency),
+            ArtifactRegistry(self.store, self.latency),
         ]
         return {service.service: service for service in services}
 

@@ -14,12 +14,19 @@ from oasis_cli.resources.apis import Apis, api_nodes
 from oasis_cli.resources.base import Kind
 from oasis_cli.resources.compute import Firewall, Network, Router, Subnetwork
 from oasis_cli.resources.networks import network_nodes
+from oasis_cli.resources.registry import Repository, registry_nodes
 from oasis_cli.resources.storage import Bucket, bucket_nodes
 
 KINDS: dict[str, Kind] = {
-    kind.kind: kind for kind in (Apis(), Network(), Subnetwork(), Firewall(), Router(), Bucket())
+    kind.kind: kind
+    for kind in (Apis(), Network(), Subnetwork(), Firewall(), Router(), Bucket(), Repository())
 }
 
 
 def build_graph(deployment: Deployment) -> list[Node]:
-    return [*api_nodes(deployment), *network_nodes(deployment), *bucket_nodes(deployment)]
+    return [
+        *api_nodes(deployment),
+        *network_nodes(deployment),
+        *bucket_nodes(deployment),
+        *registry_nodes(deployment),
+    ]
