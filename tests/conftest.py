@@ -31,7 +31,12 @@ DATA_BUCKET = "oasis-local-oasis-data"
 
 def made(items: list[dict[str, Any]]) -> list[str]:
     """Names of the resources `up` makes (every one but the APIs), sorted, duplicates kept."""
-    return sorted(item["name"] for item in items if item["service"] != "serviceusage")
+    return sorted(_short(item["name"]) for item in items if item["service"] != "serviceusage")
+
+
+def _short(name: str) -> str:
+    """A service account is listed by e-mail; the graph names it by account id."""
+    return name.split("@")[0]
 
 
 EXPECTED = sorted(n.name for n in NODES if n.kind != "serviceusage.apis")
@@ -39,7 +44,7 @@ EXPECTED = sorted(n.name for n in NODES if n.kind != "serviceusage.apis")
 
 def missing(items: list[dict[str, Any]]) -> list[str]:
     """Graph nodes that `up` should have made but the world lacks (APIs aside)."""
-    names = {item["name"] for item in items}
+    names = {_short(item["name"]) for item in items}
     return [n.key for n in NODES if n.kind != "serviceusage.apis" and n.name not in names]
 
 

@@ -9,10 +9,11 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
-from conftest import leftovers, missing, run_subprocess
 from oasis_cli.localcloud import faults
 from oasis_cli.localcloud.server import LocalCloud
 from oasis_cli.localcloud.store import Store
+
+from conftest import leftovers, missing, run_subprocess
 
 
 def compute_client(cloud_dir, name):

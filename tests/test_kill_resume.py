@@ -12,9 +12,10 @@ from __future__ import annotations
 import signal
 from collections import Counter
 
-from conftest import EXPECTED, NODES, RETAINED, leftovers, made, run_subprocess
 from oasis_cli.localcloud import faults
 from oasis_cli.localcloud.store import Store
+
+from conftest import EXPECTED, NODES, RETAINED, leftovers, made, run_subprocess
 
 SEQUENTIAL = {"OASIS_RUN_PARALLELISM": "1", "OASIS_LOCAL_LATENCY_SCALE": "0"}
 

@@ -17,6 +17,7 @@ INTERRUPTED = "interrupted: the ledger is consistent; run the same command again
 
 
 def main() -> None:
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     debug = "--debug" in sys.argv or os.environ.get("OASIS_DEBUG", "").lower() in ("1", "true")
     try:
         code = app(standalone_mode=False)

@@ -126,5 +126,25 @@ class Cloud:
         with self._lock:
             return self._clients.setdefault("storage", client)
 
+    def iam_admin(self) -> Any:
+        """The IAM Admin client: gRPC only, so a local endpoint is a host:port channel."""
+        with self._lock:
+            client = self._clients.get("iam")
+        if client is not None:
+            return client
+        from google.cloud import iam_admin_v1
+
+        target = self.endpoints.get("iam")
+        if target:
+            import grpc
+            from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
+
+            channel = grpc.insecure_channel(target.removeprefix("http://"))
+            client = iam_admin_v1.IAMClient(transport=IAMGrpcTransport(channel=channel))
+        else:
+            client = iam_admin_v1.IAMClient(credentials=self.credentials)
+        with self._lock:
+            return self._clients.setdefault("iam", client)
+
     def container(self) -> Any:
         return self.client("container", "google.cloud.container_v1", "ClusterManagerClient")

@@ -22,7 +22,12 @@ from oasis_cli.localcloud.store import Store
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+MUTATING_RPCS = ("Create", "Delete", "Update", "Patch", "Set", "Undelete", "Enable", "Disable")
+
+
 def is_mutating(method: str, path: str) -> bool:
+    if method == "RPC":
+        return path.rsplit("/", 1)[-1].startswith(MUTATING_RPCS)
     if method not in MUTATING:
         return False
     return "/operations/" not in path and not path.endswith(":getIamPolicy")

@@ -111,6 +111,10 @@ class LocalCloud:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.services: dict[str, Service] = {}
+        from oasis_cli.localcloud.iam import GrpcServer, IamAdmin
+
+        self.iam = IamAdmin(self.store)
+        self._grpc = GrpcServer(self.store, self.iam)
 
     def _build_services(self) -> dict[str, Service]:
         from oasis_cli.localcloud.compute import Compute
@@ -131,7 +135,8 @@ class LocalCloud:
         """Every resource of every service, as GET returns it (what `local-cloud ls` shows)."""
         services = self.services or self._build_services()
         with self.store.transaction() as world:
-            return [item for service in services.values() for item in service.inventory(world)]
+            items = [item for service in services.values() for item in service.inventory(world)]
+            return items + self.iam.inventory(world)
 
     def start(self) -> LocalCloud:
         self.services = self._build_services()
@@ -145,9 +150,11 @@ class LocalCloud:
             daemon=True,
         )
         self._thread.start()
+        self._grpc.start()
         return self
 
     def stop(self) -> None:
+        self._grpc.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -166,7 +173,9 @@ class LocalCloud:
 
     @property
     def endpoints(self) -> dict[str, str]:
-        return {name: f"http://127.0.0.1:{self.port}/{name}" for name in self.services}
+        endpoints = {name: f"http://127.0.0.1:{self.port}/{name}" for name in self.services}
+        endpoints["iam"] = f"127.0.0.1:{self._grpc.port}"  # gRPC: a host:port target
+        return endpoints
 
     def dispatch(self, request: Request, service_name: str) -> Response:
         service = self.services.get(service_name)

@@ -13,13 +13,23 @@ from oasis_cli.graph import Node
 from oasis_cli.resources.apis import Apis, api_nodes
 from oasis_cli.resources.base import Kind
 from oasis_cli.resources.compute import Firewall, Network, Router, Subnetwork
+from oasis_cli.resources.iam import ServiceAccount, service_account_nodes
 from oasis_cli.resources.networks import network_nodes
 from oasis_cli.resources.registry import Repository, registry_nodes
 from oasis_cli.resources.storage import Bucket, bucket_nodes
 
 KINDS: dict[str, Kind] = {
     kind.kind: kind
-    for kind in (Apis(), Network(), Subnetwork(), Firewall(), Router(), Bucket(), Repository())
+    for kind in (
+        Apis(),
+        Network(),
+        Subnetwork(),
+        Firewall(),
+        Router(),
+        Bucket(),
+        Repository(),
+        ServiceAccount(),
+    )
 }
 
 
@@ -29,4 +39,5 @@ def build_graph(deployment: Deployment) -> list[Node]:
         *network_nodes(deployment),
         *bucket_nodes(deployment),
         *registry_nodes(deployment),
+        *service_account_nodes(deployment),
     ]
