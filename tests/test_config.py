@@ -128,6 +128,7 @@ def test_env_and_flag_reach_the_cli(oasis, monkeypatch, world):
 
 def test_readme_documents_every_setting():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert config.reference_table() in readme, "run: python tools/sync_docs.py"
     for path in config.field_paths():
         assert f"`{'.'.join(path)}`" in readme, path
         assert f"`{config.env_name(path)}`" in readme, path

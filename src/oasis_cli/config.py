@@ -106,6 +106,16 @@ class ClusterSettings(Section):
             "caller's public IP /32, detected at run time."
         ),
     ] = []
+    allow_any_ip: Annotated[
+        bool,
+        Field(description="Allow 0.0.0.0/0 in authorized_networks (also --allow-any-ip)."),
+    ] = False
+    ip_echo_url: Annotated[
+        str, Field(description="HTTPS service answering the caller's public IP, for detection.")
+    ] = "https://api.ipify.org"
+    ip_echo_timeout_s: Annotated[
+        float, Field(description="Timeout of the public IP detection.", gt=0)
+    ] = 5.0
     default_pool_machine_type: Annotated[
         str, Field(description="Machine type of the default pool (runs the Ray head).")
     ] = "e2-standard-32"
@@ -368,8 +378,48 @@ def _check_cross_field(config: Config) -> None:
             if parsed.overlaps(other):
                 problems.append(f"{key}: {cidr!r}: overlaps {other_key} ({other})")
         seen.append((key, parsed))
+    if "0.0.0.0/0" in config.cluster.authorized_networks and not config.cluster.allow_any_ip:
+        problems.append(
+            "cluster.authorized_networks: '0.0.0.0/0': opens the control plane to the whole "
+            "internet; pass --allow-any-ip to allow it"
+        )
+    problems.extend(_version_problems(config))
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+# GKE minimums for what the platform uses (SPEC section 3).
+MINIMUM_VERSIONS = {
+    "A3 Ultra RDMA": "1.31.4-gke.1183000",
+    "the Ray Operator add-on": "1.30.0-gke.1747000",
+    "compute classes": "1.30.3-gke.1451000",
+}
+FLEX_START_MINIMUM = "1.32.2-gke.1652000"
+
+
+def gke_version(text: str) -> tuple[int, ...]:
+    match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)-gke\.(\d+)", text)
+    if match is None:
+        raise ValueError(text)
+    return tuple(int(part) for part in match.groups())
+
+
+def _version_problems(config: Config) -> list[str]:
+    version = config.cluster.version
+    if version is None:
+        return []
+    try:
+        wanted = gke_version(version)
+    except ValueError:
+        return [f"cluster.version: {version!r}: not a GKE version like 1.33.5-gke.1080000"]
+    minimums = dict(MINIMUM_VERSIONS)
+    if "flex-start" in config.gpu.capacity:
+        minimums["flex-start GPU node pools"] = FLEX_START_MINIMUM
+    return [
+        f"cluster.version: {version!r}: {feature} needs {minimum} or later"
+        for feature, minimum in minimums.items()
+        if wanted < gke_version(minimum)
+    ]
 
 
 # --- resolved names ------------------------------------------------------------------
@@ -381,6 +431,7 @@ class Deployment:
 
     config: Config
     project: str
+    detected_networks: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -393,6 +444,11 @@ class Deployment:
     @property
     def zone(self) -> str:
         return self.config.zone
+
+    @property
+    def authorized_networks(self) -> list[str]:
+        """The control plane's allowed CIDRs: configured, else the detected caller IP."""
+        return list(self.config.cluster.authorized_networks or self.detected_networks)
 
     @property
     def label(self) -> dict[str, str]:
@@ -505,3 +561,24 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return json.dumps(value)
+
+
+def reference_table() -> str:
+    """The configuration reference as a Markdown table (the README embeds it)."""
+    lines = ["| setting | default | environment | meaning |", "|---|---|---|---|"]
+    for path in field_paths():
+        model: Any = Config()
+        for part in path[:-1]:
+            model = getattr(model, part)
+        value = getattr(model, path[-1])
+        info = type(model).model_fields[path[-1]]
+        if value is None or value == []:
+            shown = "(unset)"
+        elif isinstance(value, list) and len(value) > 3:
+            shown = f"[{_toml_value(value[0])}, …, {_toml_value(value[-1])}]"
+        else:
+            shown = _toml_value(value)
+        lines.append(
+            f"| `{'.'.join(path)}` | `{shown}` | `{env_name(path)}` | {info.description} |"
+        )
+    return "\n".join(lines)

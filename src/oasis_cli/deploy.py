@@ -19,7 +19,7 @@ from oasis_cli.errors import CloudError
 from oasis_cli.gcp.clients import Cloud
 from oasis_cli.graph import Node, Outcome
 from oasis_cli.ledger import Ledger
-from oasis_cli.resources import KINDS, build_graph
+from oasis_cli.resources import KINDS, build_graph, ownership_spec
 from oasis_cli.resources.base import Action, Plan, plan
 from oasis_cli.ui import Reporter
 
@@ -86,10 +86,11 @@ def _converge(ctx: Context, node: Node) -> str:
             "or remove it, then run `oasis up` again.",
         )
     if current.action is Action.NOOP:
+        observed = kind.settle(ctx.cloud, node, observed or {})
         if entry is not None and entry.state == "done":
             report(node.key, "unchanged")
             return "unchanged"
-        ctx.ledger.adopt(*args, outputs=kind.outputs(observed or {}))
+        ctx.ledger.adopt(*args, outputs=kind.outputs(observed))
         report(node.key, "adopted")
         return "adopted"
     entry = ctx.ledger.journal_create(*args)
@@ -128,7 +129,7 @@ def teardown_nodes(ctx: Context) -> list[Node]:
         if known is not None:
             nodes[key] = replace(known, name=entry.name, location=entry.location)
         elif entry.state != "deleted":
-            spec = {"description": ctx.deployment.marker}
+            spec = ownership_spec(ctx.deployment)
             nodes[key] = Node(key, entry.kind, entry.name, entry.location, tuple(entry.deps), spec)
     return list(nodes.values())
 

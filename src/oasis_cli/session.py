@@ -11,7 +11,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,7 +93,7 @@ class Session:
 
 @contextlib.contextmanager
 def open_session(
-    options: Options, command: str, *, read_only: bool = False
+    options: Options, command: str, *, read_only: bool = False, detect_ip: bool = True
 ) -> Iterator[tuple[Session, Context]]:
     """Yield the session and a deploy Context.
 
@@ -129,6 +129,13 @@ def open_session(
                 cloud_server = LocalCloud(options.local_cloud_dir, latency_scale=scale)
                 stack.enter_context(cloud_server)
                 endpoints = cloud_server.endpoints
+        cluster = deployment.config.cluster
+        if detect_ip and not cluster.authorized_networks:
+            from oasis_cli.gcp.publicip import detect
+
+            url = endpoints.get("echo", cluster.ip_echo_url)
+            detected = detect(url, cluster.ip_echo_timeout_s)
+            deployment = replace(deployment, detected_networks=(detected,))
         cloud = Cloud(
             project=deployment.project, endpoints=endpoints, anonymous=options.local, poll=poll
         )

@@ -98,7 +98,7 @@ def down(
     """
     opts = options(ctx, output=output, yes=yes)
     _confirm(opts, "Delete every resource of this deployment (the data bucket is kept)?")
-    with open_session(opts, "down") as (session, context):
+    with open_session(opts, "down", detect_ip=False) as (session, context):
         if delete_data:
             bucket = session.deployment.render(session.deployment.config.storage.bucket)
             _confirm(

@@ -11,16 +11,10 @@ from oasis_cli.errors import CloudError
 
 def transient_retry(initial_s: float, deadline_s: float = 120.0) -> Any:
     """Retry 429, 500, 502, 503 and 504 with backoff inside a deadline."""
-    from google.api_core import exceptions, retry
+    from google.api_core import retry
 
     return retry.Retry(
-        predicate=retry.if_exception_type(
-            exceptions.TooManyRequests,
-            exceptions.InternalServerError,
-            exceptions.BadGateway,
-            exceptions.ServiceUnavailable,
-            exceptions.GatewayTimeout,
-        ),
+        predicate=_transient,
         initial=initial_s,
         maximum=max(initial_s, 10.0),
         multiplier=2.0,
@@ -42,3 +36,40 @@ def api_errors(resource: str) -> Iterator[None]:
         raise CloudError(
             resource, f"{int(code) if isinstance(code, int) else code} {exc.message}"
         ) from None
+
+
+def operation_in_progress(exc: BaseException) -> bool:
+    """GKE refuses a second operation on a cluster while one runs (FAILED_PRECONDITION)."""
+    from google.api_core import exceptions
+
+    return isinstance(exc, (exceptions.BadRequest, exceptions.FailedPrecondition)) and (
+        "incompatible operation" in str(exc) or "operation in progress" in str(exc).lower()
+    )
+
+
+def until_cluster_is_free(initial_s: float, deadline_s: float) -> Any:
+    """Retry a GKE call refused because another operation runs on the cluster."""
+    from google.api_core import retry
+
+    return retry.Retry(
+        predicate=lambda exc: operation_in_progress(exc) or _transient(exc),
+        initial=initial_s,
+        maximum=max(initial_s, 30.0),
+        multiplier=1.5,
+        timeout=deadline_s,
+    )
+
+
+def _transient(exc: BaseException) -> bool:
+    from google.api_core import exceptions
+
+    return isinstance(
+        exc,
+        (
+            exceptions.TooManyRequests,
+            exceptions.InternalServerError,
+            exceptions.BadGateway,
+            exceptions.ServiceUnavailable,
+            exceptions.GatewayTimeout,
+        ),
+    )

@@ -83,7 +83,6 @@ class Compute:
         method, params = found
         _, collection, verb = method.id.split(".")
         with self.store.transaction() as world:
-            self._advance(world)
             if collection in ("globalOperations", "regionOperations", "zoneOperations"):
                 return self._operation(world, collection, verb, params)
             if collection not in COLLECTIONS:
@@ -103,7 +102,7 @@ class Compute:
             return result
 
     def inventory(self, world: dict[str, Any]) -> list[dict[str, Any]]:
-        self._advance(world)
+        self.advance(world)
         items = []
         for collection, spec in COLLECTIONS.items():
             for path, resource in sorted(self._table(world, collection).items()):
@@ -289,10 +288,10 @@ class Compute:
         request_id = request.param("requestId")
         if request_id is not None:
             world.setdefault("compute_request_ids", {})[request_id] = op_path
-        self._advance(world)
+        self.advance(world)
         return Response(200, public(operation))
 
-    def _advance(self, world: dict) -> None:
+    def advance(self, world: dict) -> None:
         """Complete every operation whose time has come, applying its effect."""
         now = time.time()
         for operation in world.get("compute_operations", {}).values():
@@ -364,12 +363,21 @@ class Compute:
 
     def _user_of(self, world: dict, collection: str, path: str) -> str | None:
         """The first resource that still uses `path` (GCP refuses to delete it)."""
-        if collection != "networks":
-            return None
-        for user_collection in NETWORK_USERS:
-            for user_path, user in self._table(world, user_collection).items():
-                if relative(user.get("network", "")) == path:
-                    return user_path
+        if collection == "networks":
+            for user_collection in NETWORK_USERS:
+                for user_path, user in self._table(world, user_collection).items():
+                    if relative(user.get("network", "")) == path:
+                        return user_path
+        if collection in ("networks", "subnetworks"):
+            field = "network" if collection == "networks" else "subnetwork"
+            for cluster_path, cluster in world.get("container", {}).get("clusters", {}).items():
+                if relative(cluster.get("networkConfig", {}).get(field, "")) == path:
+                    return cluster_path
+                for pool in cluster.get("nodePools", []):
+                    extra = pool.get("networkConfig", {}).get("additionalNodeNetworkConfigs", [])
+                    name = path.rsplit("/", 1)[-1]
+                    if any(e.get(field, "").rsplit("/", 1)[-1] == name for e in extra):
+                        return f"{cluster_path}/nodePools/{pool['name']}"
         return None
 
     def _network(self, world: dict, params: dict, body: dict) -> dict[str, Any]:

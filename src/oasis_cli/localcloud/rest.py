@@ -89,7 +89,6 @@ class RestService(ABC):
             raise HttpError(404, f"The requested URL {request.path} was not found.", "notFound")
         method, params = found
         with self.store.transaction() as world:
-            self.advance(world)
             handler = self.handlers.get(method.id)
             if handler is None:
                 raise HttpError(501, f"{method.id} is not simulated by the local cloud")
@@ -143,18 +142,20 @@ class RestService(ABC):
             for name, resource in sorted(self.table(world, table).items()):
                 if not self.visible(resource):
                     continue
-                parts = name.split("/")
-                location = parts[3] if len(parts) > 3 and parts[2] == "locations" else "global"
                 items.append(
                     {
                         "service": self.service,
                         "kind": kind,
-                        "name": parts[-1],
-                        "location": location,
+                        "name": name.split("/")[-1],
+                        "location": self.location(name, resource),
                         "resource": self.render(table, resource),
                     }
                 )
         return items
+
+    def location(self, name: str, resource: dict[str, Any]) -> str:
+        parts = name.split("/")
+        return parts[3] if len(parts) > 3 and parts[2] == "locations" else "global"
 
     def render(self, table: str, resource: dict[str, Any]) -> dict[str, Any]:
         """A resource as GET returns it."""

@@ -86,6 +86,10 @@ class Service(Protocol):
         """Every visible resource as {service, kind, name, location, resource}."""
         ...
 
+    def advance(self, world: dict[str, Any]) -> None:
+        """Complete the operations whose time has come."""
+        ...
+
     def target(self, request: Request) -> str:
         """What a request acts on, for fault rules (a create's resource name)."""
         ...
@@ -118,6 +122,8 @@ class LocalCloud:
 
     def _build_services(self) -> dict[str, Service]:
         from oasis_cli.localcloud.compute import Compute
+        from oasis_cli.localcloud.container import Container
+        from oasis_cli.localcloud.echo import Echo
         from oasis_cli.localcloud.projects import ResourceManager, ServiceUsage
         from oasis_cli.localcloud.registry import ArtifactRegistry
         from oasis_cli.localcloud.storage import Storage
@@ -128,8 +134,18 @@ class LocalCloud:
             ServiceUsage(self.store, self.latency),
             Storage(self.store, self.latency),
             ArtifactRegistry(self.store, self.latency),
+            Container(self.store, self.latency),
+            Echo(),
         ]
         return {service.service: service for service in services}
+
+    def advance(self) -> None:
+        """Finish every due operation of every service, in a transaction of its own, so
+        each request sees one up-to-date world even if it then fails."""
+        services = self.services or self._build_services()
+        with self.store.transaction() as world:
+            for service in services.values():
+                service.advance(world)
 
     def inventory(self) -> list[dict[str, Any]]:
         """Every resource of every service, as GET returns it (what `local-cloud ls` shows)."""
@@ -181,6 +197,7 @@ class LocalCloud:
         service = self.services.get(service_name)
         if service is None:
             raise HttpError(404, f"no service {service_name!r} in the local cloud", "notFound")
+        self.advance()
         rule = faults.take(self.store, request.method, request.path, service.target(request))
         if rule and rule.get("action", "error") == "error":
             status = int(rule.get("status", 503))

@@ -50,6 +50,9 @@ class Storage(RestService):
             return str(request.body["name"])
         return request.path.rsplit("/", 1)[-1]
 
+    def location(self, name: str, resource: dict[str, Any]) -> str:
+        return str(resource["location"]).lower()
+
     def handle(self, request: Request) -> Response:
         upload = UPLOAD.match(request.path)
         if upload and request.method == "POST":

@@ -8,11 +8,14 @@ both here.
 
 from __future__ import annotations
 
+from typing import Any
+
 from oasis_cli.config import Deployment
 from oasis_cli.graph import Node
 from oasis_cli.resources.apis import Apis, api_nodes
 from oasis_cli.resources.base import Kind
 from oasis_cli.resources.compute import Firewall, Network, Router, Subnetwork
+from oasis_cli.resources.gke import Cluster, NodePool, cluster_nodes
 from oasis_cli.resources.iam import ServiceAccount, service_account_nodes
 from oasis_cli.resources.networks import network_nodes
 from oasis_cli.resources.registry import Repository, registry_nodes
@@ -29,6 +32,8 @@ KINDS: dict[str, Kind] = {
         Bucket(),
         Repository(),
         ServiceAccount(),
+        Cluster(),
+        NodePool(),
     )
 }
 
@@ -40,4 +45,18 @@ def build_graph(deployment: Deployment) -> list[Node]:
         *bucket_nodes(deployment),
         *registry_nodes(deployment),
         *service_account_nodes(deployment),
+        *cluster_nodes(deployment),
     ]
+
+
+def ownership_spec(deployment: Deployment) -> dict[str, Any]:
+    """What every kind's `owned()` checks, for rebuilding a node from the ledger alone
+    (a resource the config no longer names, found only in the ledger)."""
+    label = deployment.label
+    return {
+        "description": deployment.marker,
+        "labels": label,
+        "resource_labels": label,
+        "config": {"resource_labels": label},
+        "cluster": deployment.names()["cluster.name"],
+    }

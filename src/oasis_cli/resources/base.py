@@ -89,6 +89,10 @@ class Kind(ABC):
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
         return {}
 
+    def settle(self, cloud: Cloud, node: Node, observed: dict[str, Any]) -> dict[str, Any]:
+        """Wait until a found resource is usable (e.g. still provisioning after a crash)."""
+        return observed
+
     def retained(self, delete_data: bool) -> str | None:
         """Why `down` keeps this resource, or None to delete it."""
         return None
@@ -139,6 +143,8 @@ def diff(desired: Any, current: Any, where: str = "") -> list[Change]:
     if isinstance(desired, list):
         have = [normalize(v) for v in current] if isinstance(current, list) else current
         return [] if [normalize(v) for v in desired] == have else [Change(where, current, desired)]
+    if current is None and desired in (False, 0, "", [], {}):
+        return []  # proto3 omits default values from responses
     if normalize(desired) != normalize(current):
         return [Change(where, current, desired)]
     return []

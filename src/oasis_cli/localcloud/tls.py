@@ -1,0 +1,48 @@
+"""The local cloud's certificate authority, made once per state directory.
+
+Simulated GKE clusters return its certificate as `masterAuth.clusterCaCertificate`,
+and the simulated Kubernetes API serves TLS with certificates it signs.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+
+def ca_certificate(directory: Path) -> bytes:
+    """The CA certificate (PEM), created with its key on first use."""
+    cert_path = directory / "ca.pem"
+    if cert_path.exists():
+        return cert_path.read_bytes()
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "oasis local cloud CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_path = directory / "ca.key"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    cert_path.write_bytes(pem)
+    return pem

@@ -1,0 +1,332 @@
+"""The GKE cluster and H200 node pools: SPEC settings on the simulated cloud, and
+the simulation's GKE rules."""
+
+from __future__ import annotations
+
+import pytest
+from google.api_core import exceptions
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import compute_v1, container_v1
+
+from oasis_cli.localcloud.echo import PUBLIC_IP
+from oasis_cli.localcloud.server import Latency
+
+SA = "oasis-cluster@oasis-local.iam.gserviceaccount.com"
+CLASS = "cloud.google.com/compute-class"
+
+
+def test_cluster_has_every_spec_setting(deployed):
+    c = deployed["oasis-h200"]
+    assert c["location"] == "us-south1"
+    assert c["locations"] == ["us-south1-b"]
+    assert (c["network"], c["subnetwork"]) == ("oasis-mgmt-net", "oasis-mgmt-sub")
+    assert c["ipAllocationPolicy"]["useIpAliases"] is True
+    assert c["networkConfig"]["datapathProvider"] == "ADVANCED_DATAPATH"
+    assert c["networkConfig"]["enableMultiNetworking"] is True
+    assert c["privateClusterConfig"]["enablePrivateNodes"] is True
+    endpoints = c["controlPlaneEndpointsConfig"]
+    assert endpoints["dnsEndpointConfig"].get("allowExternalTraffic", False) is False
+    ip = endpoints["ipEndpointsConfig"]
+    assert (ip["enabled"], ip["enablePublicEndpoint"], ip["globalAccess"]) == (True, True, True)
+    assert ip["authorizedNetworksConfig"] == {
+        "enabled": True,
+        "cidrBlocks": [{"displayName": "oasis", "cidrBlock": f"{PUBLIC_IP}/32"}],
+    }
+    assert c["workloadIdentityConfig"] == {"workloadPool": "oasis-local.svc.id.goog"}
+    assert c["shieldedNodes"] == {"enabled": True}
+    assert c["secretManagerConfig"] == {"enabled": True}
+    assert c["binaryAuthorization"] == {"evaluationMode": "PROJECT_SINGLETON_POLICY_ENFORCE"}
+    assert c["addonsConfig"] == {
+        "gcsFuseCsiDriverConfig": {"enabled": True},
+        "rayOperatorConfig": {
+            "enabled": True,
+            "rayClusterLoggingConfig": {"enabled": True},
+            "rayClusterMonitoringConfig": {"enabled": True},
+        },
+    }
+    assert c["loggingConfig"]["componentConfig"]["enableComponents"] == [
+        "SYSTEM_COMPONENTS",
+        "WORKLOADS",
+    ]
+    assert c["monitoringConfig"] == {"managedPrometheusConfig": {"enabled": True}}
+    assert c["autoscaling"] == {"autoscalingProfile": "OPTIMIZE_UTILIZATION"}
+    assert c["costManagementConfig"] == {"enabled": True}
+    assert c["resourceLabels"] == {"oasis-deployment": "oasis"}
+    assert c["status"] == "RUNNING"
+
+
+def test_default_pool_runs_one_e2_standard_32_as_the_cluster_sa(deployed):
+    default = next(p for p in deployed["oasis-h200"]["nodePools"] if p["name"] == "default-pool")
+    assert default["initialNodeCount"] == 1
+    assert default["config"]["machineType"] == "e2-standard-32"
+    assert default["config"]["serviceAccount"] == SA
+    assert default["config"]["oauthScopes"] == ["https://www.googleapis.com/auth/cloud-platform"]
+    assert default["config"]["gcfsConfig"] == {"enabled": True}
+
+
+@pytest.mark.parametrize("pool", ["oasis-h200-spot", "oasis-h200-flex"])
+def test_gpu_pools_share_the_h200_settings(deployed, pool):
+    p = deployed[pool]
+    config = p["config"]
+    assert config["machineType"] == "a3-ultragpu-8g"
+    assert config["accelerators"] == [
+        {
+            "acceleratorCount": "8",
+            "acceleratorType": "nvidia-h200-141gb",
+            "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"},
+        }
+    ]
+    assert config["serviceAccount"] == SA
+    assert config["gvnic"] == {"enabled": True}
+    assert config["gcfsConfig"] == {"enabled": True}
+    assert config["ephemeralStorageLocalSsdConfig"] == {"localSsdCount": 32}
+    assert config["shieldedInstanceConfig"] == {
+        "enableSecureBoot": True,
+        "enableIntegrityMonitoring": True,
+    }
+    assert config["labels"] == {CLASS: "h200-ccc"}
+    assert config["taints"] == [{"key": CLASS, "value": "h200-ccc", "effect": "NO_SCHEDULE"}]
+    assert p["management"].get("autoRepair", False) is False
+    assert p.get("initialNodeCount", 0) == 0
+    assert p["locations"] == ["us-south1-b"]
+    networks = p["networkConfig"]["additionalNodeNetworkConfigs"]
+    assert networks == [{"network": "oasis-primary-net", "subnetwork": "oasis-primary-sub"}] + [
+        {"network": "oasis-rdma-net", "subnetwork": f"oasis-rdma-sub-{i}"} for i in range(8)
+    ]
+
+
+def test_spot_pool_autoscales_per_zone(deployed):
+    p = deployed["oasis-h200-spot"]
+    assert p["config"]["spot"] is True
+    assert p["autoscaling"] == {"enabled": True, "maxNodeCount": 10}
+
+
+def test_flex_pool_is_dws_with_seven_day_runs(deployed):
+    p = deployed["oasis-h200-flex"]
+    config = p["config"]
+    assert config["flexStart"] is True
+    assert config["maxRunDuration"] == "604800s"
+    assert config["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
+    assert (config["diskType"], config["diskSizeGb"]) == ("hyperdisk-balanced", 100)
+    assert p["autoscaling"] == {"enabled": True, "totalMaxNodeCount": 10, "locationPolicy": "ANY"}
+
+
+def test_reservation_entry_adds_a_specific_reservation_pool(oasis, world):
+    result = oasis("--local", "--set", "gpu.capacity=reservation:h200-res,spot", "up", "--yes")
+    assert result.code == 0, result.stderr
+    pools = {i["name"]: i["resource"] for i in world() if i["kind"] == "container#nodePool"}
+    assert set(pools) == {"default-pool", "oasis-h200-res", "oasis-h200-spot"}
+    assert pools["oasis-h200-res"]["config"]["reservationAffinity"] == {
+        "consumeReservationType": "SPECIFIC_RESERVATION",
+        "key": "compute.googleapis.com/reservation-name",
+        "values": ["h200-res"],
+    }
+
+
+def test_configured_version_below_the_minimums_is_refused(oasis, cloud_dir):
+    result = oasis("--local", "--set", "cluster.version=1.31.2-gke.1000000", "up", "--yes")
+    assert result.code == 2
+    assert "A3 Ultra RDMA needs 1.31.4-gke.1183000 or later" in result.stderr
+    assert "flex-start GPU node pools needs 1.32.2-gke.1652000" in result.stderr
+    assert not cloud_dir.exists()
+
+
+def test_any_ip_needs_the_explicit_flag(oasis):
+    result = oasis("--local", "--set", "cluster.authorized_networks=0.0.0.0/0", "plan")
+    assert result.code == 2
+    assert "--allow-any-ip" in result.stderr
+
+
+def test_ip_detection_failure_says_what_to_set(oasis, monkeypatch):
+    monkeypatch.setenv("OASIS_ENDPOINTS", '{"echo": "http://127.0.0.1:9/none"}')
+    result = oasis("--local", "plan")
+    assert result.code == 3
+    assert "could not detect your public IP" in result.stderr
+    assert "cluster.authorized_networks" in result.stderr
+
+
+# --- the simulation's GKE rules ---------------------------------------------------
+
+PROJECT = "p-test1"
+PARENT = f"projects/{PROJECT}/locations/us-south1"
+
+
+@pytest.fixture
+def gke(local_cloud):
+    """Clients of a local cloud with realistic durations (operations stay RUNNING)."""
+    for service in local_cloud.services.values():
+        if hasattr(service, "latency"):
+            service.latency = Latency(1.0)
+
+    def client(module, name, service):
+        return getattr(module, name)(
+            transport="rest",
+            client_options=ClientOptions(api_endpoint=local_cloud.endpoints[service]),
+            credentials=AnonymousCredentials(),
+        )
+
+    networks = client(compute_v1, "NetworksClient", "compute")
+    subnets = client(compute_v1, "SubnetworksClient", "compute")
+    networks.insert(
+        project=PROJECT, network_resource={"name": "net", "auto_create_subnetworks": False}
+    )
+    fast_forward(local_cloud)
+    subnets.insert(
+        project=PROJECT,
+        region="us-south1",
+        subnetwork_resource={
+            "name": "sub",
+            "network": f"projects/{PROJECT}/global/networks/net",
+            "ip_cidr_range": "10.0.0.0/24",
+        },
+    )
+    networks.insert(
+        project=PROJECT,
+        network_resource={
+            "name": "rdma",
+            "auto_create_subnetworks": False,
+            "network_profile": f"projects/{PROJECT}/global/networkProfiles/us-south1-b-vpc-roce",
+        },
+    )
+    fast_forward(local_cloud)
+    subnets.insert(
+        project=PROJECT,
+        region="us-south1",
+        subnetwork_resource={
+            "name": "rdma-sub",
+            "network": f"projects/{PROJECT}/global/networks/rdma",
+            "ip_cidr_range": "10.1.0.0/24",
+        },
+    )
+    fast_forward(local_cloud)
+    return client(container_v1, "ClusterManagerClient", "container"), subnets
+
+
+def cluster(**extra):
+    return {
+        "name": "c1",
+        "network": "net",
+        "subnetwork": "sub",
+        "locations": ["us-south1-b"],
+        "ip_allocation_policy": {"use_ip_aliases": True},
+        "network_config": {
+            "datapath_provider": "ADVANCED_DATAPATH",
+            "enable_multi_networking": True,
+        },
+        "initial_node_count": 1,
+        **extra,
+    }
+
+
+def pool(name="gpu", **extra):
+    return {
+        "name": name,
+        "initial_node_count": 0,
+        "locations": ["us-south1-b"],
+        "config": {"machine_type": "e2-standard-4"},
+        **extra,
+    }
+
+
+def test_multi_networking_needs_dataplane_v2(gke):
+    client, _ = gke
+    with pytest.raises(exceptions.BadRequest, match="Dataplane V2"):
+        client.create_cluster(
+            parent=PARENT, cluster=cluster(network_config={"enable_multi_networking": True})
+        )
+
+
+def test_one_operation_at_a_time_and_networks_in_use(gke):
+    client, subnets = gke
+    client.create_cluster(parent=PARENT, cluster=cluster())
+    with pytest.raises(exceptions.BadRequest, match="not running"):
+        client.create_node_pool(parent=f"{PARENT}/clusters/c1", node_pool=pool())
+    with pytest.raises(exceptions.BadRequest, match="already being used by .*clusters/c1"):
+        subnets.delete(project=PROJECT, region="us-south1", subnetwork="sub")
+
+
+def fast_forward(local_cloud):
+    """Make every running operation due now."""
+    with local_cloud.store.transaction() as world:
+        for op in world.get("compute_operations", {}).values():
+            op["_done_at"] = 0
+        for op in world.get("container", {}).get("_gke_operations", {}).values():
+            op["_done_at"] = 0
+
+
+def running_cluster(client, local_cloud):
+    client.create_cluster(parent=PARENT, cluster=cluster())
+    fast_forward(local_cloud)
+
+
+def test_second_node_pool_operation_is_refused_while_one_runs(gke, local_cloud):
+    client, _ = gke
+    running_cluster(client, local_cloud)
+    client.create_node_pool(parent=f"{PARENT}/clusters/c1", node_pool=pool("a"))
+    with pytest.raises(exceptions.BadRequest, match="incompatible operation"):
+        client.create_node_pool(parent=f"{PARENT}/clusters/c1", node_pool=pool("b"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {
+                "network_config": {
+                    "additional_node_network_configs": [{"network": "absent", "subnetwork": "sub"}]
+                }
+            },
+            "does not exist",
+        ),
+        (
+            {
+                "locations": ["us-south1-a"],
+                "network_config": {
+                    "additional_node_network_configs": [
+                        {"network": "rdma", "subnetwork": "rdma-sub"}
+                    ]
+                },
+            },
+            "limited to zone us-south1-b",
+        ),
+        ({"config": {"machine_type": "e2-standard-4", "flex_start": True}}, "autoscaling"),
+        (
+            {
+                "config": {"machine_type": "e2-standard-4", "flex_start": True},
+                "autoscaling": {"enabled": True, "total_max_node_count": 2},
+                "management": {"auto_repair": True},
+            },
+            "auto-repair",
+        ),
+        ({"config": {"machine_type": "a3-ultragpu-8g"}}, "requires accelerator"),
+        (
+            {
+                "config": {
+                    "machine_type": "e2-standard-4",
+                    "service_account": f"ghost@{PROJECT}.iam.gserviceaccount.com",
+                }
+            },
+            "does not exist",
+        ),
+    ],
+)
+def test_node_pool_rules(gke, local_cloud, extra, message):
+    client, _ = gke
+    running_cluster(client, local_cloud)
+    with pytest.raises(exceptions.BadRequest, match=message):
+        client.create_node_pool(parent=f"{PARENT}/clusters/c1", node_pool=pool(**extra))
+
+
+def test_legacy_zone_paths_are_refused(gke):
+    client, _ = gke
+    with pytest.raises(exceptions.BadRequest, match="parent/name"):
+        client.get_cluster(project_id=PROJECT, zone="us-south1-b", cluster_id="c1")
+
+
+def test_unknown_version_is_refused(gke):
+    client, _ = gke
+    with pytest.raises(exceptions.BadRequest, match="unsupported"):
+        client.create_cluster(
+            parent=PARENT, cluster=cluster(initial_cluster_version="1.20.0-gke.1")
+        )
