@@ -132,10 +132,15 @@ def test_configured_version_below_the_minimums_is_refused(oasis, cloud_dir):
     assert not cloud_dir.exists()
 
 
-def test_any_ip_needs_the_explicit_flag(oasis):
-    result = oasis("--local", "--set", "cluster.authorized_networks=0.0.0.0/0", "plan")
-    assert result.code == 2
-    assert "--allow-any-ip" in result.stderr
+def test_any_ip_needs_the_explicit_flag(oasis, world):
+    any_ip = ("--local", "--set", "cluster.authorized_networks=0.0.0.0/0")
+    refused = oasis(*any_ip, "plan")
+    assert refused.code == 2
+    assert "--allow-any-ip" in refused.stderr
+    assert oasis(*any_ip, "up", "--allow-any-ip", "--yes").code == 0
+    cluster = next(i["resource"] for i in world() if i["name"] == "oasis-h200")
+    blocks = cluster["controlPlaneEndpointsConfig"]["ipEndpointsConfig"]["authorizedNetworksConfig"]
+    assert blocks["cidrBlocks"] == [{"displayName": "oasis", "cidrBlock": "0.0.0.0/0"}]
 
 
 def test_ip_detection_failure_says_what_to_set(oasis, monkeypatch):

@@ -81,9 +81,27 @@ def global_options(
     )
 
 
-def options(ctx: typer.Context, *, output: Output | None = None, yes: bool = False) -> Options:
-    """The global options, with a command's own --output/--yes taking precedence."""
+AllowAnyIpOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-any-ip", help="Allow 0.0.0.0/0 as the control plane's authorized network."
+    ),
+]
+
+
+def options(
+    ctx: typer.Context,
+    *,
+    output: Output | None = None,
+    yes: bool = False,
+    allow_any_ip: bool = False,
+) -> Options:
+    """The global options, with a command's own flags taking precedence."""
     base: Options = ctx.find_root().obj
+    overrides = (*base.overrides, "cluster.allow_any_ip=true") if allow_any_ip else base.overrides
     return replace(
-        base, yes=base.yes or yes, output=output.value if output is not None else base.output
+        base,
+        yes=base.yes or yes,
+        output=output.value if output is not None else base.output,
+        overrides=overrides,
     )

@@ -10,7 +10,7 @@ import typer
 
 from oasis_cli import config as config_module
 from oasis_cli import deploy
-from oasis_cli.cli.app import OutputOption, YesOption, app, options
+from oasis_cli.cli.app import AllowAnyIpOption, OutputOption, YesOption, app, options
 from oasis_cli.errors import ConfigError, OasisError
 from oasis_cli.graph import Outcome
 from oasis_cli.resources.base import Action
@@ -33,9 +33,11 @@ def init(
 
 
 @app.command()
-def plan(ctx: typer.Context, output: OutputOption = None) -> None:
+def plan(
+    ctx: typer.Context, allow_any_ip: AllowAnyIpOption = False, output: OutputOption = None
+) -> None:
     """Show what `up` would create, change or leave alone (read-only)."""
-    opts = options(ctx, output=output)
+    opts = options(ctx, output=output, allow_any_ip=allow_any_ip)
     with open_session(opts, "plan", read_only=True) as (session, context):
         plans = deploy.plan_up(context)
     if opts.json:
@@ -67,9 +69,14 @@ def plan(ctx: typer.Context, output: OutputOption = None) -> None:
 
 
 @app.command()
-def up(ctx: typer.Context, yes: YesOption = False, output: OutputOption = None) -> None:
+def up(
+    ctx: typer.Context,
+    allow_any_ip: AllowAnyIpOption = False,
+    yes: YesOption = False,
+    output: OutputOption = None,
+) -> None:
     """Create or adopt the base infrastructure; safe to re-run, resumes after a crash."""
-    opts = options(ctx, output=output, yes=yes)
+    opts = options(ctx, output=output, yes=yes, allow_any_ip=allow_any_ip)
     with open_session(opts, "up") as (session, context):
         if not opts.yes and sys.stdin.isatty() and not opts.json:
             plans = deploy.plan_up(context)
