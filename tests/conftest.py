@@ -40,13 +40,15 @@ def _short(name: str) -> str:
 
 
 # The cluster brings its default pool along.
-EXPECTED = sorted([*(n.name for n in NODES if n.kind != "serviceusage.apis"), "default-pool"])
+# Settings on other resources rather than resources of their own.
+NOT_RESOURCES = ("serviceusage.apis", "iam.bindings")
+EXPECTED = sorted([*(n.name for n in NODES if n.kind not in NOT_RESOURCES), "default-pool"])
 
 
 def missing(items: list[dict[str, Any]]) -> list[str]:
     """Graph nodes that `up` should have made but the world lacks (APIs aside)."""
     names = {_short(item["name"]) for item in items}
-    return [n.key for n in NODES if n.kind != "serviceusage.apis" and n.name not in names]
+    return [n.key for n in NODES if n.kind not in NOT_RESOURCES and n.name not in names]
 
 
 def leftovers(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -90,10 +90,15 @@ def _converge(ctx: Context, node: Node) -> str:
         if entry is not None and entry.state == "done":
             report(node.key, "unchanged")
             return "unchanged"
-        ctx.ledger.adopt(*args, outputs=kind.outputs(observed))
+        journaled = entry.outputs if entry is not None else {}
+        ctx.ledger.adopt(*args, outputs={**journaled, **kind.outputs(observed)})
         report(node.key, "adopted")
         return "adopted"
+    previous = dict(entry.outputs) if entry is not None else {}
     entry = ctx.ledger.journal_create(*args)
+    intent = kind.intent(ctx.cloud, node, observed, previous)
+    if intent:
+        entry = ctx.ledger.record(node.key, outputs=intent)
     request_id = entry.request_id or ""
     on_operation = _operation_recorder(ctx, node.key)
     report(node.key, "creating" if current.action is Action.CREATE else "updating")
@@ -107,7 +112,7 @@ def _converge(ctx: Context, node: Node) -> str:
         ctx.ledger.record(node.key, state="failed", error=str(exc))
         report(node.key, "failed", str(exc))
         raise
-    ctx.ledger.record(node.key, state="done", outputs=outputs)
+    ctx.ledger.record(node.key, state="done", outputs={**entry.outputs, **outputs})
     verb = "created" if current.action is Action.CREATE else "updated"
     report(node.key, verb)
     return verb
@@ -165,7 +170,13 @@ def _remove(ctx: Context, node: Node) -> str:
     )
     report(node.key, "deleting")
     try:
-        kind.delete(ctx.cloud, node, entry.request_id or "", _operation_recorder(ctx, node.key))
+        kind.delete(
+            ctx.cloud,
+            node,
+            entry.request_id or "",
+            _operation_recorder(ctx, node.key),
+            recorded=entry.outputs,
+        )
     except Exception as exc:
         log.debug("%s failed", node.key, exc_info=True)
         ctx.ledger.record(node.key, error=str(exc))

@@ -109,6 +109,19 @@ class Cloud:
         """A compute_v1 client by class name, e.g. `compute("NetworksClient")`."""
         return self.client("compute", "google.cloud.compute_v1", name)
 
+    def project_number(self) -> str:
+        """The project's number (service agents and Workload Identity principals use it)."""
+        with self._lock:
+            number = self._clients.get("project_number")
+        if number is None:
+            projects = self.client(
+                "cloudresourcemanager", "google.cloud.resourcemanager_v3", "ProjectsClient"
+            )
+            number = projects.get_project(name=f"projects/{self.project}").name.split("/")[-1]
+            with self._lock:
+                self._clients["project_number"] = number
+        return str(number)
+
     def storage(self) -> Any:
         """The Cloud Storage client (JSON API; not a GAPIC client)."""
         with self._lock:

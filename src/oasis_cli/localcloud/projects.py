@@ -26,9 +26,10 @@ def project_number(project_id: str) -> str:
 
 
 def service_account_exists(world: dict[str, Any], email: str) -> bool:
-    """Project service accounts must exist; Google-managed ones always do."""
-    domain = email.partition("@")[2]
-    if not domain.endswith(".iam.gserviceaccount.com") or domain.startswith("gcp-sa-"):
+    """Project service accounts must exist; Google-managed ones (service agents such as
+    service-NUMBER@container-engine-robot...) always do."""
+    account, _, domain = email.partition("@")
+    if not domain.endswith(".iam.gserviceaccount.com") or re.fullmatch(r"service-\d+", account):
         return True
     project = domain.removesuffix(".iam.gserviceaccount.com")
     name = f"projects/{project}/serviceAccounts/{email}"

@@ -126,6 +126,7 @@ class LocalCloud:
         from oasis_cli.localcloud.echo import Echo
         from oasis_cli.localcloud.projects import ResourceManager, ServiceUsage
         from oasis_cli.localcloud.registry import ArtifactRegistry
+        from oasis_cli.localcloud.secrets import SecretManager
         from oasis_cli.localcloud.storage import Storage
 
         services: list[Any] = [
@@ -135,6 +136,7 @@ class LocalCloud:
             Storage(self.store, self.latency),
             ArtifactRegistry(self.store, self.latency),
             Container(self.store, self.latency),
+            SecretManager(self.store, self.latency),
             Echo(),
         ]
         return {service.service: service for service in services}

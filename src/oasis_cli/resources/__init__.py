@@ -14,11 +14,13 @@ from oasis_cli.config import Deployment
 from oasis_cli.graph import Node
 from oasis_cli.resources.apis import Apis, api_nodes
 from oasis_cli.resources.base import Kind
+from oasis_cli.resources.bindings import Bindings, binding_nodes
 from oasis_cli.resources.compute import Firewall, Network, Router, Subnetwork
 from oasis_cli.resources.gke import Cluster, NodePool, cluster_nodes
 from oasis_cli.resources.iam import ServiceAccount, service_account_nodes
 from oasis_cli.resources.networks import network_nodes
 from oasis_cli.resources.registry import Repository, registry_nodes
+from oasis_cli.resources.secret import Secret, secret_nodes
 from oasis_cli.resources.storage import Bucket, bucket_nodes
 
 KINDS: dict[str, Kind] = {
@@ -34,6 +36,8 @@ KINDS: dict[str, Kind] = {
         ServiceAccount(),
         Cluster(),
         NodePool(),
+        Secret(),
+        Bindings(),
     )
 }
 
@@ -46,6 +50,8 @@ def build_graph(deployment: Deployment) -> list[Node]:
         *registry_nodes(deployment),
         *service_account_nodes(deployment),
         *cluster_nodes(deployment),
+        *secret_nodes(deployment),
+        *binding_nodes(deployment),
     ]
 
 

@@ -110,5 +110,12 @@ class Apis(Kind):
     def retained(self, delete_data: bool) -> str | None:
         return "APIs stay enabled: other workloads in the project may use them"
 
-    def delete(self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation) -> None:
+    def delete(
+        self,
+        cloud: Cloud,
+        node: Node,
+        request_id: str,
+        on_operation: OnOperation,
+        recorded: Mapping[str, Any],
+    ) -> None:
         """Never called: APIs are retained."""

@@ -83,10 +83,26 @@ class Kind(ABC):
 
     @abstractmethod
     def delete(
-        self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
+        self,
+        cloud: Cloud,
+        node: Node,
+        request_id: str,
+        on_operation: OnOperation,
+        recorded: Mapping[str, Any],
     ) -> None: ...
 
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def intent(
+        self,
+        cloud: Cloud,
+        node: Node,
+        observed: Mapping[str, Any] | None,
+        previous: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Outputs to journal before a create/update call, so that a crash right after
+        it leaves what `down` must undo on record (IAM members being added)."""
         return {}
 
     def settle(self, cloud: Cloud, node: Node, observed: dict[str, Any]) -> dict[str, Any]:

@@ -126,7 +126,14 @@ class ComputeKind(Kind):
         )
         return self.outputs(self.observe(cloud, node) or {})
 
-    def delete(self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation) -> None:
+    def delete(
+        self,
+        cloud: Cloud,
+        node: Node,
+        request_id: str,
+        on_operation: OnOperation,
+        recorded: Mapping[str, Any],
+    ) -> None:
         self._mutate(
             cloud,
             node,

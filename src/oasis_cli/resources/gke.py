@@ -300,7 +300,14 @@ class Cluster(_GkeKind):
             self._wait(cloud, node, operation, on_operation)
         return self.outputs(self.observe(cloud, node) or {})
 
-    def delete(self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation) -> None:
+    def delete(
+        self,
+        cloud: Cloud,
+        node: Node,
+        request_id: str,
+        on_operation: OnOperation,
+        recorded: Mapping[str, Any],
+    ) -> None:
         from google.api_core import exceptions
 
         with api_errors(f"{node.key} ({node.name})"):
@@ -368,7 +375,14 @@ class NodePool(_GkeKind):
                 ) from None
         return self.outputs(self.observe(cloud, node) or {})
 
-    def delete(self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation) -> None:
+    def delete(
+        self,
+        cloud: Cloud,
+        node: Node,
+        request_id: str,
+        on_operation: OnOperation,
+        recorded: Mapping[str, Any],
+    ) -> None:
         from google.api_core import exceptions
 
         with api_errors(f"{node.key} ({node.name})"):

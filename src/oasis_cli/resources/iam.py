@@ -88,7 +88,14 @@ class ServiceAccount(Kind):
                 return self.outputs(observed)
         return self.outputs(to_plain(created))
 
-    def delete(self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation) -> None:
+    def delete(
+        self,
+        cloud: Cloud,
+        node: Node,
+        request_id: str,
+        on_operation: OnOperation,
+        recorded: Mapping[str, Any],
+    ) -> None:
         from google.api_core import exceptions
 
         with api_errors(f"{node.key} ({node.name})"):

@@ -167,7 +167,14 @@ class Repository(Kind):
             on_operation(operation.operation.name)
             return self.outputs(to_plain(wait_longrunning(cloud, operation)))
 
-    def delete(self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation) -> None:
+    def delete(
+        self,
+        cloud: Cloud,
+        node: Node,
+        request_id: str,
+        on_operation: OnOperation,
+        recorded: Mapping[str, Any],
+    ) -> None:
         from google.api_core import exceptions
 
         name = f"{self._parent(cloud, node)}/repositories/{node.name}"

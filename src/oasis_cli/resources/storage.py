@@ -100,7 +100,14 @@ class Bucket(Kind):
             return None
         return "training data is kept; `oasis down --delete-data` deletes it"
 
-    def delete(self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation) -> None:
+    def delete(
+        self,
+        cloud: Cloud,
+        node: Node,
+        request_id: str,
+        on_operation: OnOperation,
+        recorded: Mapping[str, Any],
+    ) -> None:
         from google.api_core import exceptions
 
         client = cloud.storage()

@@ -1,0 +1,236 @@
+"""IAM role bindings, always additive: read the policy, add the missing members,
+write only if something changed, retry on a stale etag; never replace a policy.
+
+One node per policy: the project, the data bucket, the secret. Before a write the
+ledger journals the members about to be added, and `down` removes exactly those,
+so members that were there before oasis survive both `up` and `down`.
+Members may name `{number}` (the project number, looked up once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from oasis_cli.config import Deployment
+from oasis_cli.errors import CloudError
+from oasis_cli.gcp.errors import api_errors
+from oasis_cli.graph import Node
+from oasis_cli.resources.base import Change, Kind, OnOperation
+from oasis_cli.resources.iam import email
+from oasis_cli.resources.secret import secret_name
+
+if TYPE_CHECKING:
+    from oasis_cli.gcp.clients import Cloud
+
+Pair = tuple[str, str]
+ATTEMPTS = 5
+
+
+def binding_nodes(d: Deployment) -> list[Node]:
+    names = d.names()
+    cluster = f"serviceAccount:{email(d.project, names['iam.cluster_service_account'])}"
+    builder = f"serviceAccount:{email(d.project, names['iam.builder_service_account'])}"
+    agent = "serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com"
+    ray = d.config.ray
+    ksa = d.render(ray.service_account)
+    principal = (
+        "principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/"
+        f"{d.project}.svc.id.goog/subject/ns/{ray.namespace}/sa/{ksa}"
+    )
+    project_pairs = [
+        ["roles/logging.logWriter", cluster],
+        ["roles/monitoring.metricWriter", cluster],
+        ["roles/artifactregistry.reader", cluster],
+        ["roles/compute.networkUser", agent],
+        ["roles/logging.logWriter", builder],
+        ["roles/artifactregistry.writer", builder],
+    ]
+    bucket = d.render(d.config.storage.bucket)
+    return [
+        Node(
+            "iam:project",
+            "iam.bindings",
+            d.project,
+            "global",
+            ("apis", "sa:cluster", "sa:builder"),
+            {"target": "project", "bindings": project_pairs},
+        ),
+        Node(
+            "iam:bucket",
+            "iam.bindings",
+            bucket,
+            "global",
+            ("bucket:data", "cluster"),
+            {"target": "bucket", "bindings": [["roles/storage.objectUser", principal]]},
+        ),
+        Node(
+            "iam:secret",
+            "iam.bindings",
+            secret_name(d),
+            "global",
+            ("secret", "cluster"),
+            {"target": "secret", "bindings": [["roles/secretmanager.secretAccessor", principal]]},
+        ),
+    ]
+
+
+class _Policy:
+    """get/set of one resource's IAM policy, as a set of (role, member) pairs."""
+
+    def __init__(self, cloud: Cloud, node: Node) -> None:
+        self.cloud = cloud
+        self.node = node
+        self.raw: Any = None
+
+    def read(self) -> set[Pair]:
+        target = self.node.spec["target"]
+        if target == "bucket":
+            self.raw = self.cloud.storage().bucket(self.node.name).get_iam_policy()
+            return {(b["role"], m) for b in self.raw.bindings for m in b["members"]}
+        self.raw = self._gapic().get_iam_policy(request={"resource": self._resource()})
+        return {(b.role, m) for b in self.raw.bindings for m in b.members}
+
+    def write(self, add: set[Pair], remove: set[Pair]) -> None:
+        target = self.node.spec["target"]
+        if target == "bucket":
+            bindings = {b["role"]: set(b["members"]) for b in self.raw.bindings}
+            for role, member in add:
+                bindings.setdefault(role, set()).add(member)
+            for role, member in remove:
+                bindings.get(role, set()).discard(member)
+            self.raw.bindings = [{"role": r, "members": m} for r, m in bindings.items() if m]
+            self.cloud.storage().bucket(self.node.name).set_iam_policy(self.raw)
+            return
+        for role, member in add:
+            binding = next((b for b in self.raw.bindings if b.role == role), None)
+            if binding is None:
+                binding = self.raw.bindings.add(role=role)
+            binding.members.append(member)
+        for binding in list(self.raw.bindings):
+            for member in [m for m in binding.members if (binding.role, m) in remove]:
+                binding.members.remove(member)
+            if not binding.members:
+                self.raw.bindings.remove(binding)
+        self._gapic().set_iam_policy(request={"resource": self._resource(), "policy": self.raw})
+
+    def _resource(self) -> str:
+        if self.node.spec["target"] == "secret":
+            return f"projects/{self.cloud.project}/secrets/{self.node.name}"
+        return f"projects/{self.cloud.project}"
+
+    def _gapic(self) -> Any:
+        if self.node.spec["target"] == "secret":
+            return self.cloud.client(
+                "secretmanager", "google.cloud.secretmanager_v1", "SecretManagerServiceClient"
+            )
+        return self.cloud.client(
+            "cloudresourcemanager", "google.cloud.resourcemanager_v3", "ProjectsClient"
+        )
+
+
+class Bindings(Kind):
+    kind = "iam.bindings"
+
+    def _wanted(self, cloud: Cloud, node: Node) -> set[Pair]:
+        number = (
+            cloud.project_number() if any("{number}" in m for _, m in node.spec["bindings"]) else ""
+        )
+        return {
+            (role, member.replace("{number}", number)) for role, member in node.spec["bindings"]
+        }
+
+    def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
+        from google.api_core import exceptions
+
+        with api_errors(f"{node.key} ({node.name})"):
+            try:
+                present = _Policy(cloud, node).read() & self._wanted(cloud, node)
+            except exceptions.NotFound:  # the bucket or secret is not there (yet)
+                return None
+            missing = self._wanted(cloud, node) - present
+        if not present:
+            return None
+        return {"present": sorted(present), "missing": sorted(missing)}
+
+    def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
+        return True
+
+    def compare(self, node: Node, observed: Mapping[str, Any]) -> list[Change]:
+        missing = observed.get("missing", [])
+        return [Change("missing members", [list(p) for p in missing], [])] if missing else []
+
+    def intent(
+        self,
+        cloud: Cloud,
+        node: Node,
+        observed: Mapping[str, Any] | None,
+        previous: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        present = {tuple(p) for p in (observed or {}).get("present", [])}
+        adding = self._wanted(cloud, node) - present
+        return {"added": sorted({tuple(p) for p in previous.get("added", [])} | adding)}
+
+    def _modify(
+        self,
+        cloud: Cloud,
+        node: Node,
+        change: Callable[[set[Pair]], tuple[set[Pair], set[Pair]]],
+        *,
+        missing_ok: bool = False,
+    ) -> None:
+        """Read-modify-write with etag retry (a missing resource is fine if `missing_ok`)."""
+        from google.api_core import exceptions
+
+        for _ in range(ATTEMPTS):
+            policy = _Policy(cloud, node)
+            with api_errors(f"{node.key} ({node.name})"):
+                try:
+                    current = policy.read()
+                except exceptions.NotFound:
+                    if missing_ok:
+                        return
+                    raise
+                add, remove = change(current)
+                if not add and not remove:
+                    return
+                try:
+                    policy.write(add, remove)
+                    return
+                except (exceptions.Conflict, exceptions.Aborted, exceptions.PreconditionFailed):
+                    continue
+        raise CloudError(f"{node.key} ({node.name})", "the policy kept changing under us")
+
+    def _add(self, cloud: Cloud, node: Node) -> dict[str, Any]:
+        """Add the missing members; the ledger already journaled them (`intent`)."""
+        wanted = self._wanted(cloud, node)
+        self._modify(cloud, node, lambda current: (wanted - current, set()))
+        return {}
+
+    def create(
+        self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
+    ) -> dict[str, Any]:
+        return self._add(cloud, node)
+
+    def update(
+        self,
+        cloud: Cloud,
+        node: Node,
+        changes: tuple[Change, ...],
+        request_id: str,
+        on_operation: OnOperation,
+    ) -> dict[str, Any]:
+        return self._add(cloud, node)
+
+    def delete(
+        self,
+        cloud: Cloud,
+        node: Node,
+        request_id: str,
+        on_operation: OnOperation,
+        recorded: Mapping[str, Any],
+    ) -> None:
+        ours = {tuple(pair) for pair in recorded.get("added", [])}
+        self._modify(
+            cloud, node, lambda current: (set(), {p for p in current if p in ours}), missing_ok=True
+        )

@@ -1,0 +1,115 @@
+"""IAM: service accounts, additive bindings, the secret; members oasis did not add
+survive `up` and `down`."""
+
+from __future__ import annotations
+
+import pytest
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import resourcemanager_v3, storage
+
+from oasis_cli.localcloud import faults
+from oasis_cli.localcloud.projects import project_number
+from oasis_cli.localcloud.server import LocalCloud
+from oasis_cli.localcloud.store import Store
+
+P = "oasis-local"
+NUMBER = project_number(P)
+CLUSTER = f"serviceAccount:oasis-cluster@{P}.iam.gserviceaccount.com"
+BUILDER = f"serviceAccount:oasis-builder@{P}.iam.gserviceaccount.com"
+AGENT = f"serviceAccount:service-{NUMBER}@container-engine-robot.iam.gserviceaccount.com"
+RAY = (
+    f"principal://iam.googleapis.com/projects/{NUMBER}/locations/global/workloadIdentityPools/"
+    f"{P}.svc.id.goog/subject/ns/default/sa/oasis-ray"
+)
+PROJECT_PAIRS = {
+    ("roles/logging.logWriter", CLUSTER),
+    ("roles/monitoring.metricWriter", CLUSTER),
+    ("roles/artifactregistry.reader", CLUSTER),
+    ("roles/compute.networkUser", AGENT),
+    ("roles/logging.logWriter", BUILDER),
+    ("roles/artifactregistry.writer", BUILDER),
+}
+BUCKET = "oasis-local-oasis-data"
+SECRET = f"projects/{NUMBER}/secrets/oasis-secrets"
+
+
+def pairs(policy) -> set[tuple[str, str]]:
+    return {(b["role"], m) for b in policy.get("bindings", []) for m in b["members"]}
+
+
+def policies(cloud_dir):
+    return Store(cloud_dir).read().get("iam_policies", {})
+
+
+def test_service_accounts_exist_with_our_marker(deployed):
+    for account in ("oasis-cluster", "oasis-builder"):
+        sa = deployed[f"{account}@{P}.iam.gserviceaccount.com"]
+        assert sa["description"] == "oasis-deployment=oasis"
+
+
+def test_bindings_are_the_spec_ones(deployed, cloud_dir):
+    found = policies(cloud_dir)
+    assert pairs(found[f"projects/{P}"]) == PROJECT_PAIRS
+    assert pairs(found[f"projects/_/buckets/{BUCKET}"]) == {("roles/storage.objectUser", RAY)}
+    assert pairs(found[SECRET]) == {("roles/secretmanager.secretAccessor", RAY)}
+
+
+def test_secret_is_empty_with_automatic_replication(deployed, cloud_dir):
+    secret = deployed["oasis-secrets"]
+    assert secret["replication"] == {"automatic": {}}
+    assert secret["labels"] == {"oasis-deployment": "oasis"}
+    assert "versions" not in Store(cloud_dir).read()["secretmanager"]
+
+
+@pytest.fixture
+def foreign_members(cloud_dir):
+    """Members someone else granted before oasis ran, one identical to one of ours."""
+    with LocalCloud(cloud_dir) as cloud:
+        projects = resourcemanager_v3.ProjectsClient(
+            transport="rest",
+            client_options=ClientOptions(api_endpoint=cloud.endpoints["cloudresourcemanager"]),
+            credentials=AnonymousCredentials(),
+        )
+        policy = projects.get_iam_policy(request={"resource": f"projects/{P}"})
+        policy.bindings.add(role="roles/viewer", members=["user:ada@example.com"])
+        policy.bindings.add(role="roles/compute.networkUser", members=[AGENT])
+        projects.set_iam_policy(request={"resource": f"projects/{P}", "policy": policy})
+    return {("roles/viewer", "user:ada@example.com"), ("roles/compute.networkUser", AGENT)}
+
+
+def test_members_oasis_did_not_add_survive_up_and_down(oasis, cloud_dir, foreign_members):
+    assert oasis("--local", "up", "--yes").code == 0
+    bucket_policy = f"projects/_/buckets/{BUCKET}"
+    with LocalCloud(cloud_dir) as cloud:
+        client = storage.Client(
+            project=P,
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": cloud.endpoints["storage"]},
+        )
+        bucket = client.bucket(BUCKET)
+        policy = bucket.get_iam_policy()
+        policy["roles/storage.objectViewer"] = {"group:data@example.com"}
+        bucket.set_iam_policy(policy)
+    assert pairs(policies(cloud_dir)[f"projects/{P}"]) == PROJECT_PAIRS | foreign_members
+    assert oasis("--local", "up", "--yes").code == 0
+    assert oasis("--local", "down", "--yes").code == 0
+    after = policies(cloud_dir)
+    assert pairs(after[f"projects/{P}"]) == foreign_members
+    assert pairs(after[bucket_policy]) == {("roles/storage.objectViewer", "group:data@example.com")}
+
+
+def test_a_concurrent_policy_change_is_retried(oasis, cloud_dir):
+    faults.add(
+        Store(cloud_dir),
+        {
+            "action": "error",
+            "status": 409,
+            "path": ":setIamPolicy$",
+            "message": "There were concurrent policy changes.",
+            "count": 2,
+        },
+    )
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 0, result.stderr
+    assert pairs(policies(cloud_dir)[f"projects/{P}"]) == PROJECT_PAIRS
