@@ -21,6 +21,7 @@ def test_up_creates_exactly_the_spec_network_resources(deployed, world):
         "compute#subnetwork": 11,
         "compute#firewall": 2,
         "compute#router": 2,
+        "compute#address": 1,
     }
 
 

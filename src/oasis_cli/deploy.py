@@ -40,9 +40,12 @@ class Context:
 
 
 def _observe_all(ctx: Context, nodes: list[Node]) -> dict[str, Plan]:
+    """Plan every node from read-only calls, all at once (lookups need no ordering)."""
     plans: dict[str, Plan] = {}
+    by_key = {node.key: node for node in nodes}
 
-    def work(node: Node) -> None:
+    def work(unordered: Node) -> None:
+        node = by_key[unordered.key]
         kind = KINDS[node.kind]
         plans[node.key] = plan(node, kind.observe(ctx.cloud, node), kind)
 

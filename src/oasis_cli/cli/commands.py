@@ -54,6 +54,8 @@ def plan(
                         "action": p.action.value,
                         "changes": [str(c) for c in p.changes],
                         "reason": p.reason,
+                        "depends_on": list(p.node.deps),
+                        "settings": p.node.spec,
                     }
                     for p in plans
                 ],

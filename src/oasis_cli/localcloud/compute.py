@@ -368,6 +368,13 @@ class Compute:
                 for user_path, user in self._table(world, user_collection).items():
                     if relative(user.get("network", "")) == path:
                         return user_path
+        if collection in ("networks", "globalAddresses"):
+            for network, connection in (
+                world.get("servicenetworking", {}).get("connections", {}).items()
+            ):
+                name = path.rsplit("/", 1)[-1]
+                if network == path or name in connection.get("reservedPeeringRanges", []):
+                    return f"services/servicenetworking.googleapis.com/connections/{network}"
         if collection in ("networks", "subnetworks"):
             field = "network" if collection == "networks" else "subnetwork"
             for cluster_path, cluster in world.get("container", {}).get("clusters", {}).items():
@@ -541,6 +548,8 @@ def _fill_defaults(collection: str, resource: dict[str, Any]) -> None:
             resource.setdefault("sourceRanges", ["0.0.0.0/0"])
     elif collection == "globalAddresses":
         resource.setdefault("status", "RESERVED")
+        if resource.get("purpose") == "VPC_PEERING":
+            resource.setdefault("address", "10.200.0.0")
 
 
 def _name_param(collection: str) -> str:

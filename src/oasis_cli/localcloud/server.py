@@ -124,6 +124,7 @@ class LocalCloud:
         from oasis_cli.localcloud.compute import Compute
         from oasis_cli.localcloud.container import Container
         from oasis_cli.localcloud.echo import Echo
+        from oasis_cli.localcloud.peering import CloudBuild, ServiceNetworking
         from oasis_cli.localcloud.projects import ResourceManager, ServiceUsage
         from oasis_cli.localcloud.registry import ArtifactRegistry
         from oasis_cli.localcloud.secrets import SecretManager
@@ -137,6 +138,8 @@ class LocalCloud:
             ArtifactRegistry(self.store, self.latency),
             Container(self.store, self.latency),
             SecretManager(self.store, self.latency),
+            ServiceNetworking(self.store, self.latency),
+            CloudBuild(self.store, self.latency),
             Echo(),
         ]
         return {service.service: service for service in services}

@@ -15,7 +15,8 @@ from oasis_cli.graph import Node
 from oasis_cli.resources.apis import Apis, api_nodes
 from oasis_cli.resources.base import Kind
 from oasis_cli.resources.bindings import Bindings, binding_nodes
-from oasis_cli.resources.compute import Firewall, Network, Router, Subnetwork
+from oasis_cli.resources.buildpool import Connection, WorkerPool, build_pool_nodes
+from oasis_cli.resources.compute import Firewall, GlobalAddress, Network, Router, Subnetwork
 from oasis_cli.resources.gke import Cluster, NodePool, cluster_nodes
 from oasis_cli.resources.iam import ServiceAccount, service_account_nodes
 from oasis_cli.resources.networks import network_nodes
@@ -38,6 +39,9 @@ KINDS: dict[str, Kind] = {
         NodePool(),
         Secret(),
         Bindings(),
+        GlobalAddress(),
+        Connection(),
+        WorkerPool(),
     )
 }
 
@@ -52,6 +56,7 @@ def build_graph(deployment: Deployment) -> list[Node]:
         *cluster_nodes(deployment),
         *secret_nodes(deployment),
         *binding_nodes(deployment),
+        *build_pool_nodes(deployment),
     ]
 
 

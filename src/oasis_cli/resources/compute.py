@@ -26,6 +26,7 @@ class ComputeKind(Kind):
     name_field: str
     regional: bool
     patchable = False
+    request_stem = ""  # Insert{stem}Request etc.; the message name when empty
 
     def _locate(self, cloud: Cloud, node: Node) -> dict[str, Any]:
         where: dict[str, Any] = {"project": cloud.project}
@@ -36,7 +37,7 @@ class ComputeKind(Kind):
     def _request(self, verb: str, **fields: Any) -> Any:
         from google.cloud import compute_v1
 
-        return getattr(compute_v1, f"{verb}{self.message}Request")(**fields)
+        return getattr(compute_v1, f"{verb}{self.request_stem or self.message}Request")(**fields)
 
     def _body(self, node: Node) -> Any:
         from google.cloud import compute_v1
@@ -177,3 +178,12 @@ class Router(ComputeKind):
     name_field = "router"
     regional = True
     patchable = True
+
+
+class GlobalAddress(ComputeKind):
+    kind = "compute.globalAddress"
+    client = "GlobalAddressesClient"
+    message = "Address"
+    request_stem = "GlobalAddress"
+    name_field = "address"
+    regional = False

@@ -1,0 +1,245 @@
+"""The Cloud Build private pool `{d}-build-pool` (e2-highmem-8, 100 GB), peered to
+the management VPC through the reserved range `{d}-worker-pool-range` (VPC_PEERING,
+/16) and a Service Networking connection.
+
+Service Networking has no GAPIC client: it is called over REST through google-auth's
+AuthorizedSession, with the same endpoint override, errors and waiter as the rest.
+Cloud Build names the peered network by project number; `observe` reports it by
+project id so that desired and live settings compare directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from oasis_cli.config import Deployment
+from oasis_cli.errors import CloudError, OperationFailed
+from oasis_cli.gcp.errors import api_errors, transient_retry
+from oasis_cli.gcp.messages import to_message, to_plain
+from oasis_cli.gcp.waiter import wait_longrunning, wait_until
+from oasis_cli.graph import Node
+from oasis_cli.resources.base import Kind, OnOperation
+
+if TYPE_CHECKING:
+    from oasis_cli.gcp.clients import Cloud
+
+SERVICE = "v1/services/servicenetworking.googleapis.com"
+PEERING = "servicenetworking-googleapis-com"  # the VPC peering the connection makes
+
+
+def build_pool_nodes(d: Deployment) -> list[Node]:
+    network = d.names()["network.mgmt_network"]
+    link = f"projects/{d.project}/global/networks/{network}"
+    range_name = f"{d.name}-worker-pool-range"
+    address = {
+        "name": range_name,
+        "description": d.marker,
+        "purpose": "VPC_PEERING",
+        "address_type": "INTERNAL",
+        "prefix_length": 16,
+        "network": link,
+    }
+    pool = {
+        "display_name": f"{d.name} private build pool",
+        "annotations": d.label,
+        "private_pool_v1_config": {
+            "worker_config": {"machine_type": "e2-highmem-8", "disk_size_gb": "100"},
+            "network_config": {"peered_network": link},
+        },
+    }
+    return [
+        Node(
+            "address:worker-pool-range",
+            "compute.globalAddress",
+            range_name,
+            "global",
+            ("network:mgmt",),
+            address,
+        ),
+        Node(
+            "peering:servicenetworking",
+            "servicenetworking.connection",
+            PEERING,
+            "global",
+            ("address:worker-pool-range",),
+            {"network": link, "ranges": [range_name]},
+        ),
+        Node(
+            "buildpool",
+            "cloudbuild.workerPool",
+            f"{d.name}-build-pool",
+            d.region,
+            ("apis", "peering:servicenetworking"),
+            pool,
+        ),
+    ]
+
+
+def _by_number(cloud: Cloud, link: str) -> str:
+    return link.replace(f"projects/{cloud.project}/", f"projects/{cloud.project_number()}/", 1)
+
+
+def _by_id(cloud: Cloud, link: str) -> str:
+    return link.replace(f"projects/{cloud.project_number()}/", f"projects/{cloud.project}/", 1)
+
+
+class Connection(Kind):
+    """The private services access connection of the management VPC."""
+
+    kind = "servicenetworking.connection"
+
+    def _session(self, cloud: Cloud) -> Any:
+        from google.auth.transport.requests import AuthorizedSession
+
+        return AuthorizedSession(cloud.credentials)
+
+    def _base(self, cloud: Cloud) -> str:
+        return cloud.endpoints.get("servicenetworking", "https://servicenetworking.googleapis.com")
+
+    def _call(self, cloud: Cloud, node: Node, method: str, path: str, **kwargs: Any) -> Any:
+        from google.api_core import exceptions
+
+        response = self._session(cloud).request(method, f"{self._base(cloud)}/{path}", **kwargs)
+        if response.status_code >= 400:
+            raise exceptions.from_http_response(response)
+        return response.json()
+
+    def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
+        with api_errors(f"{node.key} ({node.name})"):
+            found = self._call(
+                cloud,
+                node,
+                "GET",
+                f"{SERVICE}/connections",
+                params={"network": _by_number(cloud, node.spec["network"])},
+            )
+        for connection in found.get("connections", []):
+            return {
+                "network": _by_id(cloud, connection["network"]),
+                "ranges": connection.get("reservedPeeringRanges", []),
+            }
+        return None
+
+    def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
+        return set(node.spec["ranges"]) <= set(observed.get("ranges", []))
+
+    def _wait(self, cloud: Cloud, node: Node, operation: dict[str, Any]) -> None:
+        latest = operation
+
+        def done() -> bool:
+            nonlocal latest
+            if not latest.get("done"):
+                latest = self._call(cloud, node, "GET", f"v1/{operation['name']}")
+            return bool(latest.get("done"))
+
+        wait_until(done, name=operation["name"], policy=cloud.poll)
+        if "error" in latest:
+            error = latest["error"]
+            raise OperationFailed(
+                operation["name"], error.get("code", "error"), error.get("message", "")
+            )
+
+    def create(
+        self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
+    ) -> dict[str, Any]:
+        body = {
+            "network": _by_number(cloud, node.spec["network"]),
+            "reservedPeeringRanges": node.spec["ranges"],
+        }
+        with api_errors(f"{node.key} ({node.name})"):
+            operation = self._call(cloud, node, "POST", f"{SERVICE}/connections", json=body)
+            on_operation(operation["name"])
+            self._wait(cloud, node, operation)
+        return {"peering": PEERING}
+
+    def delete(
+        self,
+        cloud: Cloud,
+        node: Node,
+        request_id: str,
+        on_operation: OnOperation,
+        recorded: Mapping[str, Any],
+    ) -> None:
+        body = {"consumerNetwork": _by_number(cloud, node.spec["network"])}
+        path = f"{SERVICE}/connections/{PEERING}"  # deleteConnection: POST to its name
+        with api_errors(f"{node.key} ({node.name})"):
+            operation = self._call(cloud, node, "POST", path, json=body)
+            on_operation(operation["name"])
+            self._wait(cloud, node, operation)
+
+
+class WorkerPool(Kind):
+    kind = "cloudbuild.workerPool"
+
+    def _client(self, cloud: Cloud) -> Any:
+        return cloud.client("cloudbuild", "google.cloud.devtools.cloudbuild_v1", "CloudBuildClient")
+
+    def _name(self, cloud: Cloud, node: Node) -> str:
+        return f"projects/{cloud.project}/locations/{node.location}/workerPools/{node.name}"
+
+    def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
+        from google.api_core import exceptions
+
+        with api_errors(f"{node.key} ({node.name})"):
+            try:
+                found = to_plain(
+                    self._client(cloud).get_worker_pool(
+                        name=self._name(cloud, node), retry=transient_retry(cloud.poll.initial_s)
+                    )
+                )
+            except exceptions.NotFound:
+                return None
+        network = found.get("private_pool_v1_config", {}).get("network_config", {})
+        if "peered_network" in network:
+            network["peered_network"] = _by_id(cloud, network["peered_network"])
+        return found
+
+    def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
+        annotations = observed.get("annotations", {})
+        return all(annotations.get(k) == v for k, v in node.spec["annotations"].items())
+
+    def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
+        return {"name": observed.get("name", "")}
+
+    def create(
+        self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
+    ) -> dict[str, Any]:
+        from google.api_core import exceptions
+        from google.cloud.devtools import cloudbuild_v1
+
+        spec = to_plain(to_message(cloudbuild_v1.WorkerPool, node.spec))
+        network = spec["private_pool_v1_config"]["network_config"]
+        network["peered_network"] = _by_number(cloud, network["peered_network"])
+        with api_errors(f"{node.key} ({node.name})"):
+            try:
+                operation = self._client(cloud).create_worker_pool(
+                    parent=f"projects/{cloud.project}/locations/{node.location}",
+                    worker_pool=to_message(cloudbuild_v1.WorkerPool, spec),
+                    worker_pool_id=node.name,
+                )
+            except exceptions.AlreadyExists as exc:
+                observed = self.observe(cloud, node)
+                if observed is None or not self.owned(node, observed):
+                    raise CloudError(f"{node.key} ({node.name})", str(exc.message)) from None
+                return self.outputs(observed)
+            on_operation(operation.operation.name)
+            return self.outputs(to_plain(wait_longrunning(cloud, operation)))
+
+    def delete(
+        self,
+        cloud: Cloud,
+        node: Node,
+        request_id: str,
+        on_operation: OnOperation,
+        recorded: Mapping[str, Any],
+    ) -> None:
+        from google.api_core import exceptions
+
+        with api_errors(f"{node.key} ({node.name})"):
+            try:
+                operation = self._client(cloud).delete_worker_pool(name=self._name(cloud, node))
+            except exceptions.NotFound:
+                return
+            on_operation(operation.operation.name)
+            wait_longrunning(cloud, operation)

@@ -1,0 +1,118 @@
+"""The Cloud Build private pool peered to the management VPC, and the rules of its
+simulated services."""
+
+from __future__ import annotations
+
+import pytest
+from google.api_core import exceptions
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import compute_v1
+from google.cloud.devtools import cloudbuild_v1
+
+from oasis_cli.localcloud.projects import project_number
+from oasis_cli.localcloud.store import Store
+
+NUMBER = project_number("oasis-local")
+
+
+def test_worker_pool_range_is_a_global_vpc_peering_slash_16(deployed):
+    address = deployed["oasis-worker-pool-range"]
+    assert (address["purpose"], address["addressType"], address["prefixLength"]) == (
+        "VPC_PEERING",
+        "INTERNAL",
+        16,
+    )
+    assert address["network"].endswith("projects/oasis-local/global/networks/oasis-mgmt-net")
+
+
+def test_mgmt_vpc_is_peered_with_service_networking(deployed, cloud_dir):
+    connections = Store(cloud_dir).read()["servicenetworking"]["connections"]
+    assert [c["reservedPeeringRanges"] for c in connections.values()] == [
+        ["oasis-worker-pool-range"]
+    ]
+
+
+def test_build_pool_is_e2_highmem_8_with_100_gb_on_the_peered_network(deployed):
+    pool = deployed["oasis-build-pool"]
+    assert pool["privatePoolV1Config"] == {
+        "workerConfig": {"machineType": "e2-highmem-8", "diskSizeGb": "100"},
+        "networkConfig": {"peeredNetwork": f"projects/{NUMBER}/global/networks/oasis-mgmt-net"},
+    }
+    assert pool["annotations"] == {"oasis-deployment": "oasis"}
+    assert pool["name"] == "projects/oasis-local/locations/us-south1/workerPools/oasis-build-pool"
+
+
+@pytest.fixture
+def clients(local_cloud):
+    def make(module, name, service):
+        return getattr(module, name)(
+            transport="rest",
+            client_options=ClientOptions(api_endpoint=local_cloud.endpoints[service]),
+            credentials=AnonymousCredentials(),
+        )
+
+    networks = make(compute_v1, "NetworksClient", "compute")
+    networks.insert(
+        project="p-test1", network_resource={"name": "net", "auto_create_subnetworks": False}
+    )
+    return make
+
+
+def test_pool_on_a_network_without_peering_is_refused(clients):
+    build = clients(cloudbuild_v1, "CloudBuildClient", "cloudbuild")
+    pool = cloudbuild_v1.WorkerPool(
+        private_pool_v1_config={
+            "worker_config": {"machine_type": "e2-highmem-8", "disk_size_gb": 100},
+            "network_config": {
+                "peered_network": f"projects/{project_number('p-test1')}/global/networks/net"
+            },
+        }
+    )
+    with pytest.raises(exceptions.BadRequest, match="not peered"):
+        build.create_worker_pool(
+            parent="projects/p-test1/locations/us-south1", worker_pool=pool, worker_pool_id="pool"
+        )
+
+
+def test_pool_disk_below_100_gb_is_refused(clients):
+    build = clients(cloudbuild_v1, "CloudBuildClient", "cloudbuild")
+    pool = cloudbuild_v1.WorkerPool(
+        private_pool_v1_config={
+            "worker_config": {"machine_type": "e2-highmem-8", "disk_size_gb": 50}
+        }
+    )
+    with pytest.raises(exceptions.BadRequest, match="between 100 and 4000"):
+        build.create_worker_pool(
+            parent="projects/p-test1/locations/us-south1", worker_pool=pool, worker_pool_id="pool"
+        )
+
+
+def test_peering_needs_a_reserved_range_and_keeps_it_in_use(clients, local_cloud):
+    import requests
+
+    base = local_cloud.endpoints["servicenetworking"]
+    url = f"{base}/v1/services/servicenetworking.googleapis.com/connections"
+    network = "projects/p-test1/global/networks/net"
+    refused = requests.post(
+        url, json={"network": network, "reservedPeeringRanges": ["absent"]}, timeout=5
+    )
+    assert refused.status_code == 400
+    assert "not a VPC_PEERING range" in refused.json()["error"]["message"]
+    addresses = clients(compute_v1, "GlobalAddressesClient", "compute")
+    addresses.insert(
+        project="p-test1",
+        address_resource={
+            "name": "range",
+            "purpose": "VPC_PEERING",
+            "address_type": "INTERNAL",
+            "prefix_length": 16,
+            "network": network,
+        },
+    )
+    created = requests.post(
+        url, json={"network": network, "reservedPeeringRanges": ["range"]}, timeout=5
+    )
+    assert created.status_code == 200
+    with pytest.raises(exceptions.BadRequest, match="already being used"):
+        addresses.delete(project="p-test1", address="range")
