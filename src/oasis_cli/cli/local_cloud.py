@@ -53,8 +53,9 @@ def list_resources(ctx: typer.Context, output: OutputOption = None) -> None:
         return
     for item in items:
         opts.stdout.print(
-            f"{item['service']:<10} {item['kind']:<22} {item['location']:<12} {item['name']}",
+            f"{item['service']:<18} {item['kind']:<30} {item['location']:<12} {item['name']}",
             highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -72,6 +73,7 @@ def request_log(ctx: typer.Context, output: OutputOption = None) -> None:
         opts.stdout.print(
             f"{record['status']} {record['method']:<6} /{record['service']}{record['path']}",
             highlight=False,
+            soft_wrap=True,
         )
 
 
