@@ -109,6 +109,17 @@ class Kind(ABC):
         """Wait until a found resource is usable (e.g. still provisioning after a crash)."""
         return observed
 
+    def adopt_existing(self, cloud: Cloud, node: Node, error: Exception) -> dict[str, Any]:
+        """Our create was answered "already exists": an interrupted earlier run made it?
+        Adopt it if it is ours (once usable); anything else is a conflict."""
+        from oasis_cli.errors import CloudError
+
+        observed = self.observe(cloud, node)
+        if observed is None or not self.owned(node, observed):
+            message = getattr(error, "message", str(error))
+            raise CloudError(f"{node.key} ({node.name})", str(message)) from None
+        return self.settle(cloud, node, observed)
+
     def retained(self, delete_data: bool) -> str | None:
         """Why `down` keeps this resource, or None to delete it."""
         return None

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config import Deployment
-from oasis_cli.errors import CloudError, OperationFailed
+from oasis_cli.errors import OperationFailed
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.gcp.waiter import wait_longrunning, wait_until
@@ -219,10 +219,7 @@ class WorkerPool(Kind):
                     worker_pool_id=node.name,
                 )
             except exceptions.AlreadyExists as exc:
-                observed = self.observe(cloud, node)
-                if observed is None or not self.owned(node, observed):
-                    raise CloudError(f"{node.key} ({node.name})", str(exc.message)) from None
-                return self.outputs(observed)
+                return self.outputs(self.adopt_existing(cloud, node, exc))
             on_operation(operation.operation.name)
             return self.outputs(to_plain(wait_longrunning(cloud, operation)))
 

@@ -240,12 +240,6 @@ class _GkeKind(Kind):
         wait_until(running, name=node.key, policy=cloud.poll)
         return latest
 
-    def _adopt_existing(self, cloud: Cloud, node: Node, exc: Any) -> dict[str, Any]:
-        observed = self.observe(cloud, node)  # an interrupted run's create?
-        if observed is None or not self.owned(node, observed):
-            raise CloudError(f"{node.key} ({node.name})", str(exc.message)) from None
-        return self.settle(cloud, node, observed)
-
 
 class Cluster(_GkeKind):
     kind = "container.cluster"
@@ -296,7 +290,7 @@ class Cluster(_GkeKind):
                     retry=transient_retry(cloud.poll.initial_s),
                 )
             except exceptions.AlreadyExists as exc:
-                return self.outputs(self._adopt_existing(cloud, node, exc))
+                return self.outputs(self.adopt_existing(cloud, node, exc))
             self._wait(cloud, node, operation, on_operation)
         return self.outputs(self.observe(cloud, node) or {})
 
@@ -364,7 +358,7 @@ class NodePool(_GkeKind):
                     retry=until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s),
                 )
             except exceptions.AlreadyExists as exc:
-                return self.outputs(self._adopt_existing(cloud, node, exc))
+                return self.outputs(self.adopt_existing(cloud, node, exc))
             try:
                 self._wait(cloud, node, operation, on_operation)
             except OperationFailed as failed:

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config import Deployment
-from oasis_cli.errors import CloudError
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_plain
 from oasis_cli.graph import Node
@@ -82,10 +81,7 @@ class ServiceAccount(Kind):
                     retry=transient_retry(cloud.poll.initial_s),
                 )
             except exceptions.AlreadyExists as exc:
-                observed = self.observe(cloud, node)  # an interrupted run's create?
-                if observed is None or not self.owned(node, observed):
-                    raise CloudError(f"{node.key} ({node.name})", str(exc.message)) from None
-                return self.outputs(observed)
+                return self.outputs(self.adopt_existing(cloud, node, exc))
         return self.outputs(to_plain(created))
 
     def delete(

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config import Deployment
-from oasis_cli.errors import CloudError
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.graph import Node
@@ -68,10 +67,7 @@ class Secret(Kind):
                     secret=to_message(secretmanager_v1.Secret, node.spec),
                 )
             except exceptions.AlreadyExists as exc:
-                observed = self.observe(cloud, node)
-                if observed is None or not self.owned(node, observed):
-                    raise CloudError(f"{node.key} ({node.name})", str(exc.message)) from None
-                return self.outputs(observed)
+                return self.outputs(self.adopt_existing(cloud, node, exc))
         return self.outputs(to_plain(created))
 
     def delete(

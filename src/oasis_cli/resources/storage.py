@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config import Deployment
-from oasis_cli.errors import CloudError
 from oasis_cli.gcp.errors import api_errors
 from oasis_cli.graph import Node
 from oasis_cli.resources.base import Change, Kind, OnOperation
@@ -72,10 +71,7 @@ class Bucket(Kind):
             try:
                 client.create_bucket(bucket, project=cloud.project, location=node.spec["location"])
             except exceptions.Conflict as exc:
-                # Created by an earlier, interrupted run? Adopt it only if it is ours.
-                observed = self.observe(cloud, node)
-                if observed is None or not self.owned(node, observed):
-                    raise CloudError(f"{node.key} ({node.name})", str(exc.message)) from None
+                self.adopt_existing(cloud, node, exc)
         return {"url": f"gs://{node.name}"}
 
     def update(
