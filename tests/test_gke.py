@@ -335,3 +335,11 @@ def test_unknown_version_is_refused(gke):
         client.create_cluster(
             parent=PARENT, cluster=cluster(initial_cluster_version="1.20.0-gke.1")
         )
+
+
+def test_down_deletes_a_pool_the_config_no_longer_names(oasis, world):
+    assert oasis("--local", "up", "--yes").code == 0
+    result = oasis("--local", "--set", "gpu.capacity=spot", "down", "--yes")
+    assert result.code == 0, result.stderr
+    assert "nodepool:flex" in result.stderr
+    assert [i for i in world() if i["service"] == "container"] == []
