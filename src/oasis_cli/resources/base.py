@@ -129,6 +129,21 @@ class Kind(ABC):
         return diff(node.spec, observed)
 
 
+def fetch(node: Node, call: Callable[[], Any]) -> dict[str, Any] | None:
+    """A GAPIC read as a plain dict, or None when the resource does not exist; other
+    errors name the node."""
+    from google.api_core import exceptions
+
+    from oasis_cli.gcp.errors import api_errors
+    from oasis_cli.gcp.messages import to_plain
+
+    with api_errors(f"{node.key} ({node.name})"):
+        try:
+            return to_plain(call())
+        except exceptions.NotFound:
+            return None
+
+
 def plan(node: Node, observed: Mapping[str, Any] | None, kind: Kind) -> Plan:
     if observed is None:
         return Plan(node, Action.CREATE)

@@ -19,7 +19,7 @@ from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.gcp.waiter import wait_longrunning, wait_until
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Kind, OnOperation
+from oasis_cli.resources.base import Kind, OnOperation, fetch
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -179,17 +179,10 @@ class WorkerPool(Kind):
         return f"projects/{cloud.project}/locations/{node.location}/workerPools/{node.name}"
 
     def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
-        from google.api_core import exceptions
-
-        with api_errors(f"{node.key} ({node.name})"):
-            try:
-                found = to_plain(
-                    self._client(cloud).get_worker_pool(
-                        name=self._name(cloud, node), retry=transient_retry(cloud.poll.initial_s)
-                    )
-                )
-            except exceptions.NotFound:
-                return None
+        name, retry = self._name(cloud, node), transient_retry(cloud.poll.initial_s)
+        found = fetch(node, lambda: self._client(cloud).get_worker_pool(name=name, retry=retry))
+        if found is None:
+            return None
         network = found.get("private_pool_v1_config", {}).get("network_config", {})
         if "peered_network" in network:
             network["peered_network"] = _by_id(cloud, network["peered_network"])

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from oasis_cli.config import Deployment
 from oasis_cli.errors import CloudError, OperationFailed
 from oasis_cli.gcp.errors import api_errors, transient_retry, until_cluster_is_free
-from oasis_cli.gcp.messages import to_message, to_plain
+from oasis_cli.gcp.messages import to_message
 from oasis_cli.gcp.waiter import wait_gke, wait_until
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Change, Kind, OnOperation, diff
+from oasis_cli.resources.base import Change, Kind, OnOperation, diff, fetch
 from oasis_cli.resources.iam import email
 
 if TYPE_CHECKING:
@@ -211,14 +211,7 @@ class _GkeKind(Kind):
         """Read the resource by full name."""
 
     def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
-        from google.api_core import exceptions
-
-        with api_errors(f"{node.key} ({node.name})"):
-            try:
-                found = self._get(cloud, self._path(cloud, node))
-            except exceptions.NotFound:
-                return None
-        return to_plain(found)
+        return fetch(node, lambda: self._get(cloud, self._path(cloud, node)))
 
     def _wait(self, cloud: Cloud, node: Node, operation: Any, on_operation: OnOperation) -> None:
         on_operation(operation.name)

@@ -11,7 +11,7 @@ from oasis_cli.config import Deployment
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_plain
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Kind, OnOperation
+from oasis_cli.resources.base import Kind, OnOperation, fetch
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -48,16 +48,8 @@ class ServiceAccount(Kind):
         return f"projects/{cloud.project}/serviceAccounts/{email(cloud.project, node.name)}"
 
     def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
-        from google.api_core import exceptions
-
-        with api_errors(f"{node.key} ({node.name})"):
-            try:
-                found = cloud.iam_admin().get_service_account(
-                    name=self._name(cloud, node), retry=transient_retry(cloud.poll.initial_s)
-                )
-            except exceptions.NotFound:
-                return None
-        return to_plain(found)
+        name, retry = self._name(cloud, node), transient_retry(cloud.poll.initial_s)
+        return fetch(node, lambda: cloud.iam_admin().get_service_account(name=name, retry=retry))
 
     def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
         return str(node.spec["description"]) in str(observed.get("description", ""))

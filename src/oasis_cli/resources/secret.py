@@ -10,7 +10,7 @@ from oasis_cli.config import Deployment
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Kind, OnOperation
+from oasis_cli.resources.base import Kind, OnOperation, fetch
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -34,17 +34,9 @@ class Secret(Kind):
         )
 
     def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
-        from google.api_core import exceptions
-
         name = f"projects/{cloud.project}/secrets/{node.name}"
-        with api_errors(f"{node.key} ({node.name})"):
-            try:
-                found = self._client(cloud).get_secret(
-                    name=name, retry=transient_retry(cloud.poll.initial_s)
-                )
-            except exceptions.NotFound:
-                return None
-        return to_plain(found)
+        retry = transient_retry(cloud.poll.initial_s)
+        return fetch(node, lambda: self._client(cloud).get_secret(name=name, retry=retry))
 
     def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
         labels = observed.get("labels", {})
