@@ -144,6 +144,24 @@ def fetch(node: Node, call: Callable[[], Any]) -> dict[str, Any] | None:
             return None
 
 
+def remove(
+    node: Node, start: Callable[[], Any], finish: Callable[[Any], None] | None = None
+) -> None:
+    """Start a delete and `finish` it (wait on its operation); a resource already gone
+    counts as deleted. Errors name the node."""
+    from google.api_core import exceptions
+
+    from oasis_cli.gcp.errors import api_errors
+
+    with api_errors(f"{node.key} ({node.name})"):
+        try:
+            started = start()
+        except exceptions.NotFound:
+            return
+        if finish is not None:
+            finish(started)
+
+
 def plan(node: Node, observed: Mapping[str, Any] | None, kind: Kind) -> Plan:
     if observed is None:
         return Plan(node, Action.CREATE)

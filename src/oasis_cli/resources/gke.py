@@ -20,7 +20,7 @@ from oasis_cli.gcp.errors import api_errors, transient_retry, until_cluster_is_f
 from oasis_cli.gcp.messages import to_message
 from oasis_cli.gcp.waiter import wait_gke, wait_until
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Change, Kind, OnOperation, diff, fetch
+from oasis_cli.resources.base import Change, Kind, OnOperation, diff, fetch, remove
 from oasis_cli.resources.iam import email
 
 if TYPE_CHECKING:
@@ -295,17 +295,13 @@ class Cluster(_GkeKind):
         on_operation: OnOperation,
         recorded: Mapping[str, Any],
     ) -> None:
-        from google.api_core import exceptions
-
-        with api_errors(f"{node.key} ({node.name})"):
-            try:
-                operation = self._client(cloud).delete_cluster(
-                    name=self._path(cloud, node),
-                    retry=until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s),
-                )
-            except exceptions.NotFound:
-                return
-            self._wait(cloud, node, operation, on_operation)
+        retry = until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s)
+        name = self._path(cloud, node)
+        remove(
+            node,
+            lambda: self._client(cloud).delete_cluster(name=name, retry=retry),
+            lambda operation: self._wait(cloud, node, operation, on_operation),
+        )
 
 
 class NodePool(_GkeKind):
@@ -370,14 +366,10 @@ class NodePool(_GkeKind):
         on_operation: OnOperation,
         recorded: Mapping[str, Any],
     ) -> None:
-        from google.api_core import exceptions
-
-        with api_errors(f"{node.key} ({node.name})"):
-            try:
-                operation = self._client(cloud).delete_node_pool(
-                    name=self._path(cloud, node),
-                    retry=until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s),
-                )
-            except exceptions.NotFound:
-                return
-            self._wait(cloud, node, operation, on_operation)
+        retry = until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s)
+        name = self._path(cloud, node)
+        remove(
+            node,
+            lambda: self._client(cloud).delete_node_pool(name=name, retry=retry),
+            lambda operation: self._wait(cloud, node, operation, on_operation),
+        )

@@ -11,7 +11,7 @@ from oasis_cli.config import Deployment
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_plain
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Kind, OnOperation, fetch
+from oasis_cli.resources.base import Kind, OnOperation, fetch, remove
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -84,10 +84,5 @@ class ServiceAccount(Kind):
         on_operation: OnOperation,
         recorded: Mapping[str, Any],
     ) -> None:
-        from google.api_core import exceptions
-
-        with api_errors(f"{node.key} ({node.name})"):
-            try:
-                cloud.iam_admin().delete_service_account(name=self._name(cloud, node))
-            except exceptions.NotFound:
-                return
+        name = self._name(cloud, node)
+        remove(node, lambda: cloud.iam_admin().delete_service_account(name=name))

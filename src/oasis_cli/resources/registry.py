@@ -15,7 +15,7 @@ from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.gcp.waiter import wait_longrunning
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Kind, OnOperation, fetch
+from oasis_cli.resources.base import Kind, OnOperation, fetch, remove
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -163,13 +163,9 @@ class Repository(Kind):
         on_operation: OnOperation,
         recorded: Mapping[str, Any],
     ) -> None:
-        from google.api_core import exceptions
-
-        name = f"{self._parent(cloud, node)}/repositories/{node.name}"
-        with api_errors(f"{node.key} ({node.name})"):
-            try:
-                operation = self._client(cloud).delete_repository(name=name)
-            except exceptions.NotFound:
-                return
+        def finish(operation: Any) -> None:
             on_operation(operation.operation.name)
             wait_longrunning(cloud, operation)
+
+        name = f"{self._parent(cloud, node)}/repositories/{node.name}"
+        remove(node, lambda: self._client(cloud).delete_repository(name=name), finish)

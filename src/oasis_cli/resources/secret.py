@@ -10,7 +10,7 @@ from oasis_cli.config import Deployment
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Kind, OnOperation, fetch
+from oasis_cli.resources.base import Kind, OnOperation, fetch, remove
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -70,12 +70,5 @@ class Secret(Kind):
         on_operation: OnOperation,
         recorded: Mapping[str, Any],
     ) -> None:
-        from google.api_core import exceptions
-
-        with api_errors(f"{node.key} ({node.name})"):
-            try:
-                self._client(cloud).delete_secret(
-                    name=f"projects/{cloud.project}/secrets/{node.name}"
-                )
-            except exceptions.NotFound:
-                return
+        name = f"projects/{cloud.project}/secrets/{node.name}"
+        remove(node, lambda: self._client(cloud).delete_secret(name=name))

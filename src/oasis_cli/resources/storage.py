@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from oasis_cli.config import Deployment
 from oasis_cli.gcp.errors import api_errors
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Change, Kind, OnOperation
+from oasis_cli.resources.base import Change, Kind, OnOperation, remove
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -104,13 +104,11 @@ class Bucket(Kind):
         on_operation: OnOperation,
         recorded: Mapping[str, Any],
     ) -> None:
-        from google.api_core import exceptions
-
         client = cloud.storage()
-        with api_errors(f"{node.key} ({node.name})"):
-            try:
-                for blob in client.list_blobs(node.name):
-                    blob.delete()
-                client.bucket(node.name).delete()
-            except exceptions.NotFound:
-                return
+
+        def empty_then_delete() -> None:
+            for blob in client.list_blobs(node.name):
+                blob.delete()
+            client.bucket(node.name).delete()
+
+        remove(node, empty_then_delete)
