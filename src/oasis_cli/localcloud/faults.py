@@ -39,7 +39,7 @@ def take(store: Store, method: str, path: str, target: str = "") -> dict[str, An
     `target` names what the request acts on (a create's resource name), so that a
     `distinct` rule tells apart two creates sent to one collection path.
     """
-    with store.transaction():  # serialize rule consumption with the world
+    with store.locked():
         rules = store.read_faults()
         signature = f"{method} {path} {target}".strip()
         for rule in rules:
@@ -68,7 +68,7 @@ def _matches(rule: dict[str, Any], method: str, path: str, signature: str) -> bo
 
 
 def add(store: Store, rule: dict[str, Any]) -> None:
-    with store.transaction():
+    with store.locked():
         rules = store.read_faults()
         rules.append(rule)
         store.write_faults(rules)

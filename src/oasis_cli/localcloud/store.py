@@ -28,17 +28,23 @@ class Store:
         self._lock = threading.RLock()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[dict[str, Any]]:
+    def locked(self) -> Iterator[None]:
+        """Exclusive access to the directory, across threads and processes."""
         with self._lock, open(self.directory / "lock", "a") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:
-                world = self._read(self.state_path, {})
-                before = copy.deepcopy(world)
-                yield world
-                if world != before:
-                    self._write(self.state_path, world)
+                yield
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[dict[str, Any]]:
+        with self.locked():
+            world = self._read(self.state_path, {})
+            before = copy.deepcopy(world)
+            yield world
+            if world != before:
+                self._write(self.state_path, world)
 
     def read(self) -> dict[str, Any]:
         with self.transaction() as world:
