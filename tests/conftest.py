@@ -25,7 +25,7 @@ from oasis_cli.resources import KINDS, build_graph
 
 # The default deployment's graph: what `up` must converge to.
 NODES = build_graph(resolve(Config(), "oasis-local"))
-RETAINED = [n for n in NODES if KINDS[n.kind].retained(delete_data=False)]
+RETAINED = [n for n in NODES if KINDS[n.kind].retained(n, delete_data=False)]
 DATA_BUCKET = "oasis-local-oasis-data"
 
 

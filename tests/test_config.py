@@ -60,6 +60,12 @@ def test_list_settings_from_env_accept_commas_and_json():
         (["project=x"], "project: 'x': 6-30 lowercase"),
         (["gpu.max_nodes=abc"], "gpu.max_nodes: 'abc': Input should be a valid integer"),
         (["network.rdma_cidrs=10.1.0.0/24"], "needs exactly 8 ranges"),
+        (
+            ["images.upstream=rayproject/ray:2.47.0-py312-cu128"],
+            "images.upstream: 'rayproject/ray:2.47.0-py312-cu128': its tag must be ray.version",
+        ),
+        (["images.upstream=Ray Project"], "images.upstream: 'Ray Project': must be a Docker"),
+        (["images.build_timeout_s=60"], "images.build_timeout_s: '60': Input should be greater"),
     ],
 )
 def test_bad_values_name_field_value_and_rule(overrides, message):
@@ -90,6 +96,13 @@ def test_derived_name_too_long_is_rejected():
 def test_bad_bucket_name_is_rejected():
     loaded = config.load(None, environ={}, overrides=["storage.bucket=Bad..Bucket"])
     with pytest.raises(ConfigError, match="storage.bucket"):
+        config.resolve(loaded, "my-project")
+
+
+def test_the_build_bucket_must_not_be_the_data_bucket():
+    loaded = config.load(None, environ={}, overrides=["storage.build_bucket={project}-x-data"])
+    loaded = loaded.model_copy(update={"deployment": "x"})
+    with pytest.raises(ConfigError, match="storage.build_bucket: must differ"):
         config.resolve(loaded, "my-project")
 
 

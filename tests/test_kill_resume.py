@@ -23,7 +23,7 @@ SEQUENTIAL = {"OASIS_RUN_PARALLELISM": "1", "OASIS_LOCAL_LATENCY_SCALE": "0"}
 def crash_at_every_mutation(store: Store, command: str) -> int:
     """Re-run `command` until it succeeds, crashing once at each new mutation; kills."""
     faults.add(store, {"action": "kill", "mutating": True, "distinct": True, "count": -1})
-    for kills in range(40):
+    for kills in range(2 * len(NODES) + 1):
         result = run_subprocess("--local", command, "--yes", env=SEQUENTIAL)
         if result.returncode == 0:
             store.write_faults([])

@@ -32,6 +32,7 @@ else:  # pragma: no cover
 
 GCP_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+DOCKER_REFERENCE = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[\w][\w.-]{0,127})?$")
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 CAPACITY_ENTRY = re.compile(r"^(spot|flex-start|reservation:[a-z]([-a-z0-9]{0,61}[a-z0-9])?)$")
 
@@ -167,6 +168,10 @@ class StorageSettings(Section):
     bucket: Annotated[
         str, Field(description="Training data bucket; kept by `oasis down` unless --delete-data.")
     ] = "{project}-{deployment}-data"
+    build_bucket: Annotated[
+        str,
+        Field(description="Staging bucket for build sources and logs; deleted by `oasis down`."),
+    ] = "{project}-{deployment}-build"
 
 
 class IamSettings(Section):
@@ -188,6 +193,34 @@ class RaySettings(Section):
     idle_timeout_s: Annotated[
         int, Field(description="Seconds before an idle Ray worker is scaled down.", ge=0)
     ] = 120
+
+
+class ImagesSettings(Section):
+    upstream: Annotated[
+        str,
+        Field(description="Docker Hub image ray-base starts FROM (through {deployment}-virtual)."),
+    ] = "rayproject/ray:2.48.0-py312-cu128"
+    base_context: Annotated[
+        str,
+        Field(description="Build context of ray-base; empty means images/base shipped with oasis."),
+    ] = ""
+    server_context: Annotated[
+        str,
+        Field(
+            description="Build context of ray-server (Dockerfile, cloudbuild.yaml, "
+            "requirements.txt); empty means images/custom shipped with oasis."
+        ),
+    ] = ""
+    build_timeout_s: Annotated[
+        int, Field(description="Cloud Build timeout of one image build.", ge=600, le=86400)
+    ] = 3600
+
+    @field_validator("upstream")
+    @classmethod
+    def _upstream(cls, value: str) -> str:
+        if not DOCKER_REFERENCE.match(value):
+            raise ValueError("must be a Docker image reference like rayproject/ray:TAG")
+        return value
 
 
 class RunSettings(Section):
@@ -222,6 +255,9 @@ class Config(Section):
     storage: Annotated[StorageSettings, Field(description="Cloud Storage.")] = StorageSettings()
     iam: Annotated[IamSettings, Field(description="Service accounts.")] = IamSettings()
     ray: Annotated[RaySettings, Field(description="Ray on the cluster.")] = RaySettings()
+    images: Annotated[ImagesSettings, Field(description="ray-base and ray-server images.")] = (
+        ImagesSettings()
+    )
     run: Annotated[RunSettings, Field(description="How oasis runs operations.")] = RunSettings()
 
 
@@ -383,6 +419,12 @@ def _check_cross_field(config: Config) -> None:
             "cluster.authorized_networks: '0.0.0.0/0': opens the control plane to the whole "
             "internet; pass --allow-any-ip to allow it"
         )
+    tag = config.images.upstream.rpartition(":")[2]
+    if not tag.startswith(config.ray.version + "-") and tag != config.ray.version:
+        problems.append(
+            f"images.upstream: {config.images.upstream!r}: its tag must be ray.version "
+            f"{config.ray.version} (e.g. rayproject/ray:{config.ray.version}-py312-cu128)"
+        )
     problems.extend(_version_problems(config))
     if problems:
         raise ConfigError("\n".join(problems))
@@ -497,7 +539,10 @@ def resolve(config: Config, project: str) -> Deployment:
     try:
         deployment = Deployment(config=config, project=project)
         names = deployment.names()
-        bucket = deployment.render(config.storage.bucket)
+        buckets = {
+            "storage.bucket": deployment.render(config.storage.bucket),
+            "storage.build_bucket": deployment.render(config.storage.build_bucket),
+        }
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError(f"a name template uses an unknown placeholder: {exc}") from None
     problems = []
@@ -509,11 +554,14 @@ def resolve(config: Config, project: str) -> Deployment:
                 f"{key}: {value!r}: lowercase letters, digits and hyphens, "
                 f"starting with a letter, at most {limit} characters"
             )
-    if not BUCKET_NAME.match(bucket) or ".." in bucket or bucket.startswith("goog"):
-        problems.append(
-            f"storage.bucket: {bucket!r}: 3-63 lowercase letters, digits, dots, hyphens or "
-            "underscores, starting and ending with a letter or digit"
-        )
+    for key, bucket in buckets.items():
+        if not BUCKET_NAME.match(bucket) or ".." in bucket or bucket.startswith("goog"):
+            problems.append(
+                f"{key}: {bucket!r}: 3-63 lowercase letters, digits, dots, hyphens or "
+                "underscores, starting and ending with a letter or digit"
+            )
+    if len(set(buckets.values())) < len(buckets):
+        problems.append("storage.build_bucket: must differ from storage.bucket")
     if problems:
         raise ConfigError("\n".join(problems))
     return deployment

@@ -9,7 +9,7 @@ only what carries the deployment's marker.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,7 +20,7 @@ from oasis_cli.gcp.clients import Cloud
 from oasis_cli.graph import Node, Outcome
 from oasis_cli.ledger import Ledger
 from oasis_cli.resources import KINDS, build_graph, ownership_spec
-from oasis_cli.resources.base import Action, Plan, plan
+from oasis_cli.resources.base import Action, OnOperation, Plan, plan
 from oasis_cli.ui import Reporter
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def _observe_all(ctx: Context, nodes: list[Node]) -> dict[str, Plan]:
     by_key = {node.key: node for node in nodes}
 
     def work(unordered: Node) -> None:
-        node = by_key[unordered.key]
+        node = bind(ctx, by_key[unordered.key])
         kind = KINDS[node.kind]
         plans[node.key] = plan(node, kind.observe(ctx.cloud, node), kind)
 
@@ -66,13 +66,27 @@ def plan_up(ctx: Context) -> list[Plan]:
     return list(_observe_all(ctx, build_graph(ctx.deployment)).values())
 
 
-def up(ctx: Context) -> Outcome:
-    nodes = build_graph(ctx.deployment)
+def up(ctx: Context, nodes: list[Node] | None = None) -> Outcome:
+    """Converge `nodes` (the base infrastructure by default) in dependency order."""
+    nodes = build_graph(ctx.deployment) if nodes is None else nodes
     ctx.reporter.start(nodes)
     return graph.run(nodes, lambda node: _converge(ctx, node), parallelism=ctx.parallelism)
 
 
+def bind(ctx: Context, node: Node) -> Node:
+    """The node with its inputs filled from what its dependencies recorded (None while
+    a dependency has recorded nothing)."""
+    if not node.inputs:
+        return node
+    spec = dict(node.spec)
+    for field, (dep, output) in node.inputs.items():
+        entry = ctx.ledger.get(dep)
+        spec[field] = entry.outputs.get(output) if entry and entry.state == "done" else None
+    return replace(node, spec=spec)
+
+
 def _converge(ctx: Context, node: Node) -> str:
+    node = bind(ctx, node)
     kind = KINDS[node.kind]
     report = ctx.reporter.update
     report(node.key, "checking")
@@ -90,16 +104,22 @@ def _converge(ctx: Context, node: Node) -> str:
         )
     if current.action is Action.NOOP:
         observed = kind.settle(ctx.cloud, node, observed or {})
-        if entry is not None and entry.state == "done":
+        found = kind.outputs(observed)
+        journaled = entry.outputs if entry is not None else {}
+        recorded = all(journaled.get(k, v) == v for k, v in found.items())
+        if entry is not None and entry.state == "done" and recorded:
             report(node.key, "unchanged")
             return "unchanged"
-        journaled = entry.outputs if entry is not None else {}
-        ctx.ledger.adopt(*args, outputs={**journaled, **kind.outputs(observed)})
+        ctx.ledger.adopt(*args, outputs={**journaled, **found})
         report(node.key, "adopted")
         return "adopted"
-    previous = dict(entry.outputs) if entry is not None else {}
+    # what an earlier, unfinished or finished, create recorded (not a deleted one's)
+    previous = dict(entry.outputs) if entry is not None and entry.state != "deleted" else {}
     entry = ctx.ledger.journal_create(*args)
-    intent = kind.intent(ctx.cloud, node, observed, previous)
+    # an update keeps what the live resource's outputs were (a failed rebuild of an
+    # image leaves the last good digest on record)
+    kept = previous if current.action is Action.UPDATE else {}
+    intent = {**kept, **kind.intent(ctx.cloud, node, observed, previous)}
     if intent:
         entry = ctx.ledger.record(node.key, outputs=intent)
     request_id = entry.request_id or ""
@@ -121,12 +141,16 @@ def _converge(ctx: Context, node: Node) -> str:
     return verb
 
 
-def _operation_recorder(ctx: Context, key: str) -> Callable[[str], None]:
+def _operation_recorder(ctx: Context, key: str) -> OnOperation:
     def record(operation: str) -> None:
         ctx.ledger.record(key, operation=operation)
         ctx.reporter.update(key, "running", operation=operation)
 
-    return record
+    def show(detail: str, lines: Sequence[str]) -> None:
+        ctx.reporter.update(key, "running", detail)
+        ctx.reporter.lines_of(key, lines)
+
+    return OnOperation(record, show)
 
 
 def teardown_nodes(ctx: Context) -> list[Node]:
@@ -153,7 +177,7 @@ def down(ctx: Context) -> Outcome:
 def _remove(ctx: Context, node: Node) -> str:
     kind = KINDS[node.kind]
     report = ctx.reporter.update
-    retained = kind.retained(ctx.delete_data)
+    retained = kind.retained(node, ctx.delete_data)
     if retained is not None:
         report(node.key, "kept", retained)
         return "kept"

@@ -1,7 +1,8 @@
 """Resource dependency graph and its parallel scheduler.
 
 A `Node` is one cloud resource: a stable key, its kind, full name and location, the
-keys it depends on and its desired settings. `run()` walks the graph with
+keys it depends on, its desired settings, and the settings it takes from what a
+dependency recorded (an image built FROM another image's digest). `run()` walks the graph with
 `graphlib.TopologicalSorter` over a bounded thread pool (reversed for teardown).
 After the first failure nothing new starts; work in flight finishes and is recorded.
 Nodes that share a `serial` value run one at a time (GKE refuses concurrent
@@ -27,6 +28,8 @@ class Node:
     deps: tuple[str, ...] = ()
     spec: Mapping[str, Any] = field(default_factory=dict)
     serial: str | None = None
+    # spec field -> (dependency key, output name): filled from the ledger at run time
+    inputs: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass

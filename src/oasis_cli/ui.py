@@ -20,6 +20,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from oasis_cli.graph import Node
@@ -97,6 +98,16 @@ class Reporter:
             elif not self.json_mode and state in FINAL:
                 self.console.print(self._row_text(line), highlight=False, soft_wrap=True)
 
+    def lines_of(self, key: str, lines: Sequence[str]) -> None:
+        """Output of a resource's work (a build's log), shown as it arrives."""
+        with self._lock:
+            for line in lines:
+                log.info("%s | %s", key, line)
+                if self.json_mode:
+                    continue
+                console = self._live.console if self._live is not None else self.console
+                console.print(f"  [dim]{key} |[/] {escape(line)}", highlight=False, soft_wrap=True)
+
     def stop(self) -> None:
         if self._live is not None:
             self._live.update(self._table())
@@ -107,7 +118,7 @@ class Reporter:
         style = STYLE.get(line.state, "")
         text = f"  [{style}]{line.state:<9}[/] {line.key:<20} {line.name:<28} {line.elapsed()}"
         if line.detail and line.state in ("failed", "conflict", "kept"):
-            text += f"  {line.detail}"
+            text += f"  {line.detail.splitlines()[0]}"  # the whole message comes at the end
         return text
 
     def _table(self) -> Table:

@@ -88,7 +88,7 @@ def up(
                 return
             typer.confirm("Apply this plan?", abort=True)
         outcome = deploy.up(context)
-    _finish(opts, session, outcome, "up", retry="oasis up")
+    finish(opts, session, outcome, "up", retry="oasis up")
 
 
 @app.command()
@@ -106,16 +106,16 @@ def down(
     The data bucket is kept unless --delete-data is given.
     """
     opts = options(ctx, output=output, yes=yes)
-    _confirm(opts, "Delete every resource of this deployment (the data bucket is kept)?")
+    confirm(opts, "Delete every resource of this deployment (the data bucket is kept)?")
     with open_session(opts, "down", detect_ip=False) as (session, context):
         if delete_data:
             bucket = session.deployment.render(session.deployment.config.storage.bucket)
-            _confirm(
+            confirm(
                 opts, f"Also delete bucket {bucket} and ALL its objects? This cannot be undone."
             )
             context.delete_data = True
         outcome = deploy.down(context)
-    _finish(opts, session, outcome, "down", retry="oasis down")
+    finish(opts, session, outcome, "down", retry="oasis down")
 
 
 @app.command()
@@ -146,7 +146,7 @@ def status(ctx: typer.Context, output: OutputOption = None) -> None:
     opts.stdout.print(table)
 
 
-def _confirm(opts: Options, question: str) -> None:
+def confirm(opts: Options, question: str) -> None:
     if opts.yes:
         return
     if not sys.stdin.isatty():
@@ -154,7 +154,7 @@ def _confirm(opts: Options, question: str) -> None:
     typer.confirm(question, abort=True)
 
 
-def _finish(opts: Options, session: Session, outcome: Outcome, command: str, retry: str) -> None:
+def finish(opts: Options, session: Session, outcome: Outcome, command: str, retry: str) -> None:
     results = {key: str(value) for key, value in outcome.results.items()}
     errors = {key: str(error) for key, error in outcome.errors.items()}
     if opts.json:

@@ -1,10 +1,11 @@
 """Fault injection for the local cloud, from `faults.json` in its state directory.
 
 A rule is a JSON object:
-  {"method": "POST", "path": "regex", "mutating": true,
+  {"method": "POST", "path": "regex", "target": "regex", "mutating": true,
    "action": "error" | "fail_operation" | "kill", "status": 503,
    "reason": "backendError", "message": "...", "count": 1, "distinct": false}
-`method`, `path` and `mutating` select requests (all optional). `error` answers with
+`method`, `path`, `target` (a regex over what the request acts on: a create's
+resource name, a build's images) and `mutating` select requests (all optional). `error` answers with
 `status` instead of serving; `fail_operation` serves the request but its operation
 ends with the error (quota, stockout); `kill` serves and commits the request, then
 kills the serving process before it answers, which is how the kill tests crash oasis
@@ -61,6 +62,8 @@ def _matches(rule: dict[str, Any], method: str, path: str, signature: str) -> bo
     if rule.get("method") and rule["method"] != method:
         return False
     if rule.get("path") and not re.search(rule["path"], path):
+        return False
+    if rule.get("target") and not re.search(rule["target"], signature):
         return False
     if rule.get("mutating") and not is_mutating(method, path):
         return False

@@ -82,3 +82,9 @@ def set_policy(
         "revision": revision,
     }
     return get(world, resource)
+
+
+def has_role(world: dict[str, Any], resource: str, member: str, roles: tuple[str, ...]) -> bool:
+    """Whether `member` holds one of `roles` on `resource` (as a permission check)."""
+    bindings = world.get("iam_policies", {}).get(resource, {}).get("bindings", [])
+    return any(b.get("role") in roles and member in b.get("members", []) for b in bindings)

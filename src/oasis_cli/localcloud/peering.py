@@ -1,26 +1,23 @@
-"""Service Networking v1 (private services access) and Cloud Build v1 worker pools,
-as the local cloud serves them.
+"""Service Networking v1 (private services access) as the local cloud serves it.
 
-Rules kept: a connection needs reserved VPC_PEERING ranges on its network; a
-private pool's peered network needs a Service Networking connection; a peered
-network or its reserved range cannot be deleted while the connection exists;
-worker disks are 100-4000 GB.
+Rules kept: a connection needs reserved VPC_PEERING ranges on its network; a peered
+network or its reserved range cannot be deleted while the connection exists, nor
+the connection while a Cloud Build private pool uses it.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from oasis_cli.localcloud.compute import relative
 from oasis_cli.localcloud.projects import project_number
-from oasis_cli.localcloud.rest import Handler, RestService, normalize, public, timestamp
+from oasis_cli.localcloud.rest import Handler, RestService, public
 from oasis_cli.localcloud.server import HttpError, Request, Response
 
 NETWORK = re.compile(r"^projects/([^/]+)/global/networks/([^/]+)$")
 SERVICE = "services/servicenetworking.googleapis.com"
-CONNECT_S, POOL_S = 60.0, 180.0
+CONNECT_S = 60.0
 
 
 def compute_network(world: dict[str, Any], link: str) -> str:
@@ -136,80 +133,4 @@ class ServiceNetworking(RestService):
             metadata_type="type.googleapis.com/google.protobuf.Empty",
             response={"@type": "type.googleapis.com/google.protobuf.Empty"},
             target=("connections", network),
-        )
-
-
-class CloudBuild(RestService):
-    api_name, api_version, service = "cloudbuild", "v1", "cloudbuild"
-    tables = {"workerPools": "cloudbuild#workerPool"}
-    TYPE = "type.googleapis.com/google.devtools.cloudbuild.v1."
-
-    def routes(self) -> dict[str, Handler]:
-        prefix = "cloudbuild.projects.locations."
-        return {
-            prefix + "workerPools.create": self._create,
-            prefix + "workerPools.get": self._get,
-            prefix + "workerPools.delete": self._delete,
-            prefix + "operations.get": self.get_operation,
-        }
-
-    def _create(self, world: dict, params: dict, request: Request) -> Response:
-        from google.cloud.devtools import cloudbuild_v1
-
-        parent = params["parent"]
-        pool_id = request.param("workerPoolId") or ""
-        if not re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", pool_id):
-            raise HttpError(400, f"Invalid worker pool id: '{pool_id}'")
-        body = normalize(cloudbuild_v1.WorkerPool, request.body or {}, "workerPool")
-        config = body.get("privatePoolV1Config", {})
-        worker = config.get("workerConfig", {})
-        disk = int(worker.get("diskSizeGb", 100))
-        if not 100 <= disk <= 4000:
-            raise HttpError(400, f"diskSizeGb must be between 100 and 4000, not {disk}.")
-        peered = config.get("networkConfig", {}).get("peeredNetwork")
-        if peered:
-            if not NETWORK.match(peered) or not peered.split("/")[1].isdigit():
-                raise HttpError(400, "peeredNetwork must name the project by number.")
-            network = compute_network(world, peered)
-            connection = connection_of(world, network)
-            if connection is None or not self.visible(connection):
-                raise HttpError(
-                    400,
-                    f"Network {peered} is not peered with Service Networking "
-                    "(create a private services connection first).",
-                    "failedPrecondition",
-                )
-        name = f"{parent}/workerPools/{pool_id}"
-        now = timestamp(time.time())
-        pool = {
-            **body,
-            "name": name,
-            "state": "RUNNING",
-            "createTime": now,
-            "updateTime": now,
-            "etag": "W/1",
-        }
-        self.add(world, "workerPools", name, pool, POOL_S)
-        return self.operation(
-            world,
-            request,
-            prefix=parent,
-            metadata_type=self.TYPE + "CreateWorkerPoolOperationMetadata",
-            response={"@type": self.TYPE + "WorkerPool", **public(pool)},
-            target=("workerPools", name),
-        )
-
-    def _get(self, world: dict, params: dict, request: Request) -> Response:
-        return Response(200, public(self.find(world, "workerPools", params["name"])))
-
-    def _delete(self, world: dict, params: dict, request: Request) -> Response:
-        name = params["name"]
-        self.remove(world, "workerPools", name, POOL_S / 3)
-        return self.operation(
-            world,
-            request,
-            prefix=name.split("/workerPools/")[0],
-            metadata_type=self.TYPE + "DeleteWorkerPoolOperationMetadata",
-            response={"@type": "type.googleapis.com/google.protobuf.Empty"},
-            target=("workerPools", name),
         )

@@ -1,10 +1,13 @@
 """Artifact Registry v1 as the local cloud serves it: standard, remote and virtual
-repositories (Docker and Python), with cleanup policies and labels.
+repositories (Docker and Python), with cleanup policies and labels, and the Docker
+images that simulated Cloud Build pushes (dockerImages, packages, tags).
 
 Rules kept from Artifact Registry: repository ids are lowercase names, a remote
 repository needs an upstream of its own format, a virtual repository's upstreams
 must exist in the same location with the same format, and a repository that is a
-virtual repository's upstream cannot be deleted.
+virtual repository's upstream cannot be deleted. Images are pushed only to standard
+Docker repositories; a tag names one image of its package at a time; deleting a
+package or a repository deletes its images.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import unquote
 
 from oasis_cli.localcloud.rest import Handler, RestService, normalize, public, timestamp
 from oasis_cli.localcloud.server import HttpError, Request, Response
@@ -24,7 +28,10 @@ CREATE_S = 10.0
 
 class ArtifactRegistry(RestService):
     api_name, api_version, service = "artifactregistry", "v1", "artifactregistry"
-    tables = {"repositories": "artifactregistry#repository"}
+    tables = {
+        "repositories": "artifactregistry#repository",
+        "dockerImages": "artifactregistry#dockerImage",
+    }
 
     def routes(self) -> dict[str, Handler]:
         prefix = "artifactregistry.projects.locations."
@@ -32,6 +39,13 @@ class ArtifactRegistry(RestService):
             prefix + "repositories.create": self._create,
             prefix + "repositories.get": self._get,
             prefix + "repositories.delete": self._delete,
+            prefix + "repositories.dockerImages.list": self._list_images,
+            prefix + "repositories.dockerImages.get": self._get_image,
+            prefix + "repositories.packages.get": self._get_package,
+            prefix + "repositories.packages.list": self._list_packages,
+            prefix + "repositories.packages.delete": self._delete_package,
+            prefix + "repositories.packages.tags.get": self._get_tag,
+            prefix + "repositories.packages.tags.list": self._list_tags,
             prefix + "operations.get": self.get_operation,
         }
 
@@ -123,6 +137,9 @@ class ArtifactRegistry(RestService):
                     "failedPrecondition",
                 )
         self.remove(world, "repositories", name, CREATE_S / 2)
+        images = self.table(world, "dockerImages")
+        for image in [key for key in images if key.startswith(name + "/")]:
+            images.pop(image)
         parent = name.rsplit("/repositories/", 1)[0]
         return self.operation(
             world,
@@ -132,3 +149,143 @@ class ArtifactRegistry(RestService):
             response={"@type": "type.googleapis.com/google.protobuf.Empty"},
             target=("repositories", name),
         )
+
+    # --- Docker images -------------------------------------------------------------
+
+    def _images(self, world: dict, repository: str, package: str = "") -> list[dict[str, Any]]:
+        prefix = f"{repository}/dockerImages/{package + '@' if package else ''}"
+        return [
+            image
+            for key, image in sorted(self.table(world, "dockerImages").items())
+            if key.startswith(prefix)
+        ]
+
+    def _list_images(self, world: dict, params: dict, request: Request) -> Response:
+        self.find(world, "repositories", params["parent"])
+        images = [public(image) for image in self._images(world, params["parent"])]
+        return Response(200, {"dockerImages": images})
+
+    def _get_image(self, world: dict, params: dict, request: Request) -> Response:
+        image = self.table(world, "dockerImages").get(unquote(params["name"]))
+        if image is None:
+            raise HttpError(404, f"Requested entity was not found: {params['name']}", "notFound")
+        return Response(200, public(image))
+
+    def _package(self, world: dict, name: str) -> tuple[str, str, list[dict[str, Any]]]:
+        repository, _, package = unquote(name).partition("/packages/")
+        self.find(world, "repositories", repository)
+        images = self._images(world, repository, package)
+        if not images:
+            raise HttpError(404, f"Requested entity was not found: {name}", "notFound")
+        return repository, package, images
+
+    @staticmethod
+    def _package_view(repository: str, package: str, images: list[dict]) -> dict[str, Any]:
+        return {
+            "name": f"{repository}/packages/{package}",
+            "createTime": min(image["uploadTime"] for image in images),
+            "updateTime": max(image["updateTime"] for image in images),
+        }
+
+    def _get_package(self, world: dict, params: dict, request: Request) -> Response:
+        return Response(200, self._package_view(*self._package(world, params["name"])))
+
+    def _list_packages(self, world: dict, params: dict, request: Request) -> Response:
+        repository = params["parent"]
+        self.find(world, "repositories", repository)
+        by_package: dict[str, list[dict[str, Any]]] = {}
+        for image in self._images(world, repository):
+            package = image["name"].split("/dockerImages/")[1].split("@")[0]
+            by_package.setdefault(package, []).append(image)
+        views = [self._package_view(repository, p, i) for p, i in sorted(by_package.items())]
+        return Response(200, {"packages": views})
+
+    def _delete_package(self, world: dict, params: dict, request: Request) -> Response:
+        repository, _, images = self._package(world, params["name"])
+        for image in images:
+            self.table(world, "dockerImages").pop(image["name"])
+        return self.operation(
+            world,
+            request,
+            prefix=repository.rsplit("/repositories/", 1)[0],
+            metadata_type=TYPE + "OperationMetadata",
+            response={"@type": "type.googleapis.com/google.protobuf.Empty"},
+            target=None,
+        )
+
+    @staticmethod
+    def _tags(repository: str, package: str, images: list[dict]) -> list[dict[str, str]]:
+        base = f"{repository}/packages/{package}"
+        return [
+            {"name": f"{base}/tags/{tag}", "version": f"{base}/versions/{image['_digest']}"}
+            for image in images
+            for tag in image.get("tags", [])
+        ]
+
+    def _get_tag(self, world: dict, params: dict, request: Request) -> Response:
+        name = unquote(params["name"])
+        package_name = name.partition("/tags/")[0]
+        for tag in self._tags(*self._package(world, package_name)):
+            if tag["name"] == name:
+                return Response(200, tag)
+        raise HttpError(404, f"Requested entity was not found: {name}", "notFound")
+
+    def _list_tags(self, world: dict, params: dict, request: Request) -> Response:
+        return Response(200, {"tags": self._tags(*self._package(world, params["parent"]))})
+
+
+def push_image(
+    world: dict[str, Any], repository: str, package: str, digest: str, tag: str, size: int
+) -> str | None:
+    """Store an image a build pushed; None, or why the registry refused the push."""
+    repo = world.get("artifactregistry", {}).get("repositories", {}).get(repository)
+    if repo is None or not RestService.visible(repo):
+        return f"name unknown: Repository {repository} not found"
+    if repo.get("format") != "DOCKER" or repo.get("mode") != "STANDARD_REPOSITORY":
+        return f"denied: {repository} is not a standard Docker repository"
+    images = world["artifactregistry"].setdefault("dockerImages", {})
+    prefix = f"{repository}/dockerImages/{package}@"
+    for key, image in images.items():
+        if key.startswith(prefix) and tag in image.get("tags", []):
+            image["tags"].remove(tag)  # a tag moves to the image pushed last
+    name = prefix + digest
+    now = timestamp(time.time())
+    previous = images.get(name, {})
+    images[name] = {
+        "name": name,
+        "uri": f"{repo['registryUri']}/{package}@{digest}",
+        "tags": sorted({*previous.get("tags", []), tag}),
+        "imageSizeBytes": str(size),
+        "uploadTime": previous.get("uploadTime", now),
+        "buildTime": now,
+        "updateTime": now,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "_digest": digest,
+    }
+    return None
+
+
+def pull_problem(
+    world: dict[str, Any], repository: str, package: str, digest: str | None
+) -> str | None:
+    """None if `repository/package[@digest]` can be pulled, else the registry's error.
+    A virtual repository serves what its upstreams serve; a remote one serves
+    anything (its upstream is not simulated)."""
+    repo = world.get("artifactregistry", {}).get("repositories", {}).get(repository)
+    if repo is None or not RestService.visible(repo):
+        return f"name unknown: Repository {repository.rsplit('/', 1)[-1]} not found"
+    mode = repo.get("mode")
+    if mode == "REMOTE_REPOSITORY":
+        return None
+    if mode == "VIRTUAL_REPOSITORY":
+        upstreams = repo.get("virtualRepositoryConfig", {}).get("upstreamPolicies", [])
+        problems = [pull_problem(world, u["repository"], package, digest) for u in upstreams]
+        return None if None in problems else (problems[0] if problems else "manifest unknown")
+    images = world.get("artifactregistry", {}).get("dockerImages", {})
+    prefix = f"{repository}/dockerImages/{package}@"
+    found = (
+        any(key.startswith(prefix) for key in images)
+        if digest is None
+        else (prefix + digest in images)
+    )
+    return None if found else f"manifest unknown: {package}@{digest or 'latest'}"

@@ -121,10 +121,12 @@ class LocalCloud:
         self._grpc = GrpcServer(self.store, self.iam)
 
     def _build_services(self) -> dict[str, Service]:
+        from oasis_cli.localcloud.binauthz import BinaryAuthorization
+        from oasis_cli.localcloud.cloudbuild import CloudBuild
         from oasis_cli.localcloud.compute import Compute
         from oasis_cli.localcloud.container import Container
         from oasis_cli.localcloud.echo import Echo
-        from oasis_cli.localcloud.peering import CloudBuild, ServiceNetworking
+        from oasis_cli.localcloud.peering import ServiceNetworking
         from oasis_cli.localcloud.projects import ResourceManager, ServiceUsage
         from oasis_cli.localcloud.registry import ArtifactRegistry
         from oasis_cli.localcloud.secrets import SecretManager
@@ -140,6 +142,7 @@ class LocalCloud:
             SecretManager(self.store, self.latency),
             ServiceNetworking(self.store, self.latency),
             CloudBuild(self.store, self.latency),
+            BinaryAuthorization(self.store, self.latency),
             Echo(),
         ]
         return {service.service: service for service in services}

@@ -15,6 +15,7 @@ import re
 import time
 from email.parser import BytesParser
 from email.policy import HTTP
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,10 +23,61 @@ from oasis_cli.localcloud import iampolicy
 from oasis_cli.localcloud.projects import project_number, service_account_exists
 from oasis_cli.localcloud.rest import Handler, RestService, public, timestamp
 from oasis_cli.localcloud.server import HttpError, Request, Response
+from oasis_cli.localcloud.store import Store
 
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 LOCATION = re.compile(r"^([a-z]+-[a-z]+\d+|us|eu|asia|nam4|eur4)$")
 UPLOAD = re.compile(r"^/upload/storage/v1/b/([^/]+)/o$")
+RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+def objects_of(world: dict[str, Any], bucket: str) -> dict[str, Any]:
+    objects: dict[str, Any] = world.setdefault("storage_objects", {}).setdefault(bucket, {})
+    return objects
+
+
+def object_path(store: Store, bucket: str, name: str) -> Path:
+    """Where an object's data lives (beside the state file, not in it)."""
+    key = hashlib.sha256(f"{bucket}/{name}".encode()).hexdigest()
+    directory = store.directory / "objects"
+    directory.mkdir(exist_ok=True)
+    return directory / key
+
+
+def put_object(
+    store: Store,
+    world: dict[str, Any],
+    bucket: str,
+    name: str,
+    data: bytes,
+    content_type: str = "application/octet-stream",
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write an object (an upload, or a service writing into a bucket: build logs)."""
+    metadata = metadata or {}
+    object_path(store, bucket, name).write_bytes(data)
+    now = timestamp(time.time())
+    record = {
+        **metadata,
+        "kind": "storage#object",
+        "id": f"{bucket}/{name}",
+        "name": name,
+        "bucket": bucket,
+        "size": str(len(data)),
+        "contentType": metadata.get("contentType", content_type),
+        "md5Hash": base64.b64encode(hashlib.md5(data).digest()).decode(),
+        "generation": str(time.time_ns() // 1000),
+        "timeCreated": objects_of(world, bucket).get(name, {}).get("timeCreated", now),
+        "updated": now,
+    }
+    objects_of(world, bucket)[name] = record
+    return record
+
+
+def read_object(store: Store, world: dict[str, Any], bucket: str, name: str) -> bytes | None:
+    if name not in objects_of(world, bucket):
+        return None
+    return object_path(store, bucket, name).read_bytes()
 
 
 class Storage(RestService):
@@ -58,6 +110,8 @@ class Storage(RestService):
         if upload and request.method == "POST":
             with self.store.transaction() as world:
                 return self._upload(world, unquote(upload.group(1)), request)
+        if request.path.startswith("/download/storage/v1/") and request.method == "GET":
+            request.path = request.path.removeprefix("/download")  # media downloads
         return super().handle(request)
 
     # --- buckets ---------------------------------------------------------------------
@@ -180,14 +234,10 @@ class Storage(RestService):
     # --- objects ---------------------------------------------------------------------
 
     def _objects(self, world: dict, bucket: str) -> dict[str, Any]:
-        objects: dict[str, Any] = world.setdefault("storage_objects", {}).setdefault(bucket, {})
-        return objects
+        return objects_of(world, bucket)
 
-    def _data_path(self, bucket: str, name: str) -> Any:
-        key = hashlib.sha256(f"{bucket}/{name}".encode()).hexdigest()
-        directory = self.store.directory / "objects"
-        directory.mkdir(exist_ok=True)
-        return directory / key
+    def _data_path(self, bucket: str, name: str) -> Path:
+        return object_path(self.store, bucket, name)
 
     def _upload(self, world: dict, bucket: str, request: Request) -> Response:
         self._bucket(world, bucket)
@@ -210,21 +260,7 @@ class Storage(RestService):
         name = metadata.get("name") or request.param("name")
         if not name:
             raise HttpError(400, "Required parameter: name", "required")
-        self._data_path(bucket, name).write_bytes(data)
-        record = {
-            **metadata,
-            "kind": "storage#object",
-            "id": f"{bucket}/{name}",
-            "name": name,
-            "bucket": bucket,
-            "size": str(len(data)),
-            "contentType": metadata.get("contentType", content_type),
-            "md5Hash": base64.b64encode(hashlib.md5(data).digest()).decode(),
-            "generation": str(time.time_ns() // 1000),
-            "timeCreated": timestamp(time.time()),
-            "updated": timestamp(time.time()),
-        }
-        self._objects(world, bucket)[name] = record
+        record = put_object(self.store, world, bucket, name, data, content_type, metadata)
         return Response(200, record)
 
     def _list_objects(self, world: dict, params: dict, request: Request) -> Response:
@@ -244,13 +280,21 @@ class Storage(RestService):
 
     def _get_object(self, world: dict, params: dict, request: Request) -> Response:
         bucket, name, record = self._object(world, params)
-        if request.param("alt") == "media":
-            return Response(
-                200,
-                self._data_path(bucket, name).read_bytes(),
-                {"Content-Type": record["contentType"]},
-            )
-        return Response(200, record)
+        if request.param("alt") != "media":
+            return Response(200, record)
+        data = self._data_path(bucket, name).read_bytes()
+        wanted = RANGE.match(request.headers.get("range", ""))
+        if wanted is None:
+            return Response(200, data, {"Content-Type": record["contentType"]})
+        first = int(wanted.group(1))
+        last = min(int(wanted.group(2) or len(data) - 1), len(data) - 1)
+        if first >= len(data):
+            raise HttpError(416, "Request range not satisfiable", "requestedRangeNotSatisfiable")
+        headers = {
+            "Content-Type": record["contentType"],
+            "Content-Range": f"bytes {first}-{last}/{len(data)}",
+        }
+        return Response(206, data[first : last + 1], headers)
 
     def _delete_object(self, world: dict, params: dict, request: Request) -> Response:
         bucket, name, _ = self._object(world, params)

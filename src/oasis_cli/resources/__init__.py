@@ -14,11 +14,13 @@ from oasis_cli.config import Deployment
 from oasis_cli.graph import Node
 from oasis_cli.resources.apis import Apis, api_nodes
 from oasis_cli.resources.base import Kind
+from oasis_cli.resources.binauth import Policy
 from oasis_cli.resources.bindings import Bindings, binding_nodes
 from oasis_cli.resources.buildpool import Connection, WorkerPool, build_pool_nodes
 from oasis_cli.resources.compute import Firewall, GlobalAddress, Network, Router, Subnetwork
 from oasis_cli.resources.gke import Cluster, NodePool, cluster_nodes
 from oasis_cli.resources.iam import ServiceAccount, service_account_nodes
+from oasis_cli.resources.images import Image
 from oasis_cli.resources.networks import network_nodes
 from oasis_cli.resources.registry import Repository, registry_nodes
 from oasis_cli.resources.secret import Secret, secret_nodes
@@ -42,11 +44,16 @@ KINDS: dict[str, Kind] = {
         GlobalAddress(),
         Connection(),
         WorkerPool(),
+        Image(),
+        Policy(),
     )
 }
 
 
 def build_graph(deployment: Deployment) -> list[Node]:
+    """The base infrastructure (`oasis up`). Images (`images.image_nodes`) and the
+    Binary Authorization rule (`binauth.binauth_nodes`) are graphs of their own
+    commands, on top of it; `down` finds them in the ledger."""
     return [
         *api_nodes(deployment),
         *network_nodes(deployment),

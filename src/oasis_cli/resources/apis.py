@@ -107,7 +107,7 @@ class Apis(Kind):
         self._enable(cloud, list(changes[0].current), on_operation)
         return {"enabled": list(node.spec["services"])}
 
-    def retained(self, delete_data: bool) -> str | None:
+    def retained(self, node: Node, delete_data: bool) -> str | None:
         return "APIs stay enabled: other workloads in the project may use them"
 
     def delete(

@@ -9,7 +9,7 @@ CREATE, UPDATE (with the changes) or CONFLICT (exists, not ours).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,21 @@ from oasis_cli.graph import Node
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
 
-OnOperation = Callable[[str], None]
+
+@dataclass
+class OnOperation:
+    """What a kind reports while it works: `on_operation(name)` records the operation
+    it started (in the ledger); `progress()` shows how it is going and, for builds, new
+    log lines."""
+
+    record: Callable[[str], None]
+    show: Callable[[str, Sequence[str]], None] = lambda detail, lines: None
+
+    def __call__(self, operation: str) -> None:
+        self.record(operation)
+
+    def progress(self, detail: str, lines: Sequence[str] = ()) -> None:
+        self.show(detail, lines)
 
 
 class Action(str, Enum):
@@ -120,7 +134,7 @@ class Kind(ABC):
             raise CloudError(f"{node.key} ({node.name})", str(message)) from None
         return self.settle(cloud, node, observed)
 
-    def retained(self, delete_data: bool) -> str | None:
+    def retained(self, node: Node, delete_data: bool) -> str | None:
         """Why `down` keeps this resource, or None to delete it."""
         return None
 
@@ -160,6 +174,20 @@ def remove(
             return
         if finish is not None:
             finish(started)
+
+
+def remove_longrunning(
+    cloud: Cloud, node: Node, start: Callable[[], Any], on_operation: OnOperation
+) -> None:
+    """`remove()` for a delete answered with a google.longrunning operation: record the
+    operation, then wait for it."""
+    from oasis_cli.gcp.waiter import wait_longrunning
+
+    def finish(operation: Any) -> None:
+        on_operation(operation.operation.name)
+        wait_longrunning(cloud, operation)
+
+    remove(node, start, finish)
 
 
 def plan(node: Node, observed: Mapping[str, Any] | None, kind: Kind) -> Plan:

@@ -47,6 +47,7 @@ def binding_nodes(d: Deployment) -> list[Node]:
         ["roles/artifactregistry.writer", builder],
     ]
     bucket = d.render(d.config.storage.bucket)
+    staging = d.render(d.config.storage.build_bucket)
     return [
         Node(
             "iam:project",
@@ -63,6 +64,14 @@ def binding_nodes(d: Deployment) -> list[Node]:
             "global",
             ("bucket:data", "cluster"),
             {"target": "bucket", "bindings": [["roles/storage.objectUser", principal]]},
+        ),
+        Node(
+            "iam:build-bucket",
+            "iam.bindings",
+            staging,
+            "global",
+            ("bucket:build", "sa:builder"),
+            {"target": "bucket", "bindings": [["roles/storage.objectAdmin", builder]]},
         ),
         Node(
             "iam:secret",

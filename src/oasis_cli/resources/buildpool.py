@@ -19,7 +19,7 @@ from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.gcp.waiter import wait_longrunning, wait_until
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Kind, OnOperation, fetch, remove
+from oasis_cli.resources.base import Kind, OnOperation, fetch, remove_longrunning
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -224,9 +224,7 @@ class WorkerPool(Kind):
         on_operation: OnOperation,
         recorded: Mapping[str, Any],
     ) -> None:
-        def finish(operation: Any) -> None:
-            on_operation(operation.operation.name)
-            wait_longrunning(cloud, operation)
-
         name = self._name(cloud, node)
-        remove(node, lambda: self._client(cloud).delete_worker_pool(name=name), finish)
+        remove_longrunning(
+            cloud, node, lambda: self._client(cloud).delete_worker_pool(name=name), on_operation
+        )

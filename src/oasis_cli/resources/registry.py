@@ -15,7 +15,7 @@ from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.gcp.waiter import wait_longrunning
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Kind, OnOperation, fetch, remove
+from oasis_cli.resources.base import Kind, OnOperation, fetch, remove_longrunning
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -163,9 +163,7 @@ class Repository(Kind):
         on_operation: OnOperation,
         recorded: Mapping[str, Any],
     ) -> None:
-        def finish(operation: Any) -> None:
-            on_operation(operation.operation.name)
-            wait_longrunning(cloud, operation)
-
         name = f"{self._parent(cloud, node)}/repositories/{node.name}"
-        remove(node, lambda: self._client(cloud).delete_repository(name=name), finish)
+        remove_longrunning(
+            cloud, node, lambda: self._client(cloud).delete_repository(name=name), on_operation
+        )

@@ -1,5 +1,7 @@
-"""The training data bucket: regional, uniform bucket-level access, public access
-prevention enforced, labelled. `down` keeps it unless `--delete-data`.
+"""The buckets: training data and the build staging bucket, both regional, with
+uniform bucket-level access, public access prevention enforced, labelled. `down`
+keeps the data bucket unless `--delete-data`; the staging bucket (build sources and
+logs) it deletes with everything else.
 """
 
 from __future__ import annotations
@@ -16,15 +18,21 @@ if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
 
 
+STAGING = "bucket:build"
+
+
 def bucket_nodes(d: Deployment) -> list[Node]:
-    name = d.render(d.config.storage.bucket)
     spec = {
         "location": d.region.upper(),
         "uniform_bucket_level_access": True,
         "public_access_prevention": "enforced",
         "labels": d.label,
     }
-    return [Node("bucket:data", "storage.bucket", name, d.region, ("apis",), spec)]
+    data, staging = d.render(d.config.storage.bucket), d.render(d.config.storage.build_bucket)
+    return [
+        Node("bucket:data", "storage.bucket", data, d.region, ("apis",), spec),
+        Node(STAGING, "storage.bucket", staging, d.region, ("apis",), spec),
+    ]
 
 
 class Bucket(Kind):
@@ -91,8 +99,10 @@ class Bucket(Kind):
             bucket.patch()
         return {"url": f"gs://{node.name}"}
 
-    def retained(self, delete_data: bool) -> str | None:
-        if delete_data:
+    def retained(self, node: Node, delete_data: bool) -> str | None:
+        """Every bucket but the staging bucket may hold training data (a bucket known
+        only to the ledger too): kept unless --delete-data."""
+        if delete_data or node.key == STAGING:
             return None
         return "training data is kept; `oasis down --delete-data` deletes it"
 

@@ -1,0 +1,108 @@
+"""`oasis build-images` and `oasis binauth`: graphs of their own on top of `up`'s."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from oasis_cli import deploy
+from oasis_cli.cli.app import OutputOption, app, options
+from oasis_cli.cli.commands import finish
+from oasis_cli.errors import PreflightError
+from oasis_cli.graph import Node
+from oasis_cli.ledger import Ledger
+from oasis_cli.session import open_session
+
+
+class Only(str, Enum):
+    base = "base"
+    server = "server"
+
+
+def require(ledger: Ledger, nodes: list[Node], then: str) -> None:
+    """Refuse (exit 3) unless every dependency outside `nodes` is done in the ledger."""
+    keys = {node.key for node in nodes}
+    outside = {dep for node in nodes for dep in node.deps if dep not in keys}
+    missing = sorted(dep for dep in outside if getattr(ledger.get(dep), "state", None) != "done")
+    if not missing:
+        return
+    if missing == ["image:base"]:
+        raise PreflightError(
+            "ray-server is built FROM the recorded ray-base digest, and ray-base has not "
+            "been built.",
+            hint="Run `oasis build-images` (or `--only base`) first.",
+        )
+    raise PreflightError(
+        f"{then} needs the base infrastructure, and these are not created yet: "
+        + ", ".join(missing),
+        hint="Run `oasis up` first.",
+    )
+
+
+@app.command("build-images")
+def build_images(
+    ctx: typer.Context,
+    only: Annotated[
+        Only | None, typer.Option("--only", help="Build one image: base or server.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild even if the sources did not change.")
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Build ray-base, then ray-server FROM its digest, with Cloud Build on the private
+    pool; record both digests. Unchanged sources build nothing."""
+    from oasis_cli.resources.images import image_nodes
+
+    opts = options(ctx, output=output)
+    with open_session(opts, "build-images", detect_ip=False) as (session, context):
+        nodes = image_nodes(session.deployment, opts.config_path.parent, force=force)
+        if only is not None:
+            nodes = [node for node in nodes if node.key == f"image:{only.value}"]
+        require(context.ledger, nodes, "build-images")
+        outcome = deploy.up(context, nodes)
+        refs = {
+            node.key: entry.outputs.get("ref", "")
+            for node in nodes
+            if (entry := context.ledger.get(node.key)) is not None
+        }
+    finish(opts, session, outcome, "build-images", retry="oasis build-images")
+    if not opts.json:
+        for key, ref in refs.items():
+            opts.stdout.print(f"{key}: {ref}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def binauth(
+    ctx: typer.Context,
+    enforce: Annotated[
+        bool,
+        typer.Option(
+            "--enforce/--dry-run",
+            help="Block images without the built-by-cloud-build attestation, or only "
+            "audit them (the default).",
+        ),
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Require the built-by-cloud-build attestor for the cluster's images (Binary
+    Authorization); `oasis down` restores the policy as it was."""
+    from oasis_cli.resources.binauth import binauth_nodes
+
+    opts = options(ctx, output=output)
+    with open_session(opts, "binauth", detect_ip=False) as (session, context):
+        nodes = binauth_nodes(session.deployment, enforce=enforce)
+        require(context.ledger, nodes, "binauth")
+        if context.ledger.get("image:base") is None:
+            raise PreflightError(
+                "the built-by-cloud-build attestor appears with the first image Cloud Build "
+                "builds, and no image has been built.",
+                hint="Run `oasis build-images` first.",
+            )
+        outcome = deploy.up(context, nodes)
+    finish(opts, session, outcome, "binauth", retry="oasis binauth")
+    if not opts.json:
+        mode = "enforced" if enforce else "dry-run (audit only)"
+        opts.stdout.print(f"Binary Authorization for the cluster: {mode}.")

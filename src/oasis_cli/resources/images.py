@@ -1,0 +1,390 @@
+"""The images `ray-base` and `ray-server`, built by Cloud Build on the private pool.
+
+Each image is a node: its context is packed reproducibly (`sources`), and the
+build's identity is the hash of that archive and of the resolved build request
+(for ray-server that includes the ray-base digest the ledger recorded). The image
+is tagged `src-<identity>` in `{d}`, so "is this build done?" is one tag lookup,
+which is also how a crashed run finds its image again. A build is submitted once
+per identity: a build with that tag still running is followed, not repeated.
+`down` deletes the package (every version of the image) before its repository.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from oasis_cli.config import Deployment
+from oasis_cli.errors import CloudError, ConfigError, OasisError
+from oasis_cli.gcp.errors import api_errors, transient_retry
+from oasis_cli.gcp.waiter import wait_until
+from oasis_cli.graph import Node
+from oasis_cli.resources.base import Change, Kind, OnOperation, fetch, remove_longrunning
+from oasis_cli.resources.iam import email
+from oasis_cli.sources import builtin_context, pack
+
+if TYPE_CHECKING:
+    from oasis_cli.gcp.clients import Cloud
+
+# which, package, config field, built-in context
+IMAGES = (
+    ("base", "ray-base", "base_context", "base"),
+    ("server", "ray-server", "server_context", "custom"),
+)
+RUNNING = {"QUEUED", "WORKING", "PENDING"}
+TAIL_LINES = 20
+CONFIG_FILE = "cloudbuild.yaml"
+
+
+class BuildFailed(OasisError):
+    """A build ended in anything but SUCCESS; says where its log is."""
+
+    def __init__(self, build: str, status: str, detail: str, log_url: str, tail: list[str]):
+        lines = "\n".join(f"    {line}" for line in tail) or "    (no log written)"
+        super().__init__(
+            f"build {build} ended {status}: {detail}\n  log: {log_url}\n  last log lines:\n{lines}"
+        )
+
+
+def image_nodes(d: Deployment, config_dir: Path, *, force: bool = False) -> list[Node]:
+    """Both image nodes, with their contexts packed and build configs checked."""
+    host = f"{d.region}-docker.pkg.dev/{d.project}"
+    bucket = d.render(d.config.storage.build_bucket)
+    builder = email(d.project, d.names()["iam.builder_service_account"])
+    provided = {
+        "base": {
+            "_REGISTRY": f"{host}/{d.name}",
+            "_VIRTUAL_REGISTRY": f"{host}/{d.name}-virtual",
+            "_RAY_IMAGE": d.config.images.upstream,
+        },
+        "server": {
+            "_REGISTRY": f"{host}/{d.name}",
+            "_BASE_IMAGE": "",  # the recorded ray-base digest, at run time
+            "_PIP_INDEX_URL": f"https://{d.region}-python.pkg.dev/{d.project}/"
+            f"{d.name}-python-virtual/simple/",
+        },
+    }
+    common = ("apis", "registry:docker", "bucket:build", "iam:build-bucket", "iam:project")
+    deps = {
+        "base": (*common, "registry:docker-virtual", "buildpool", "sa:builder"),
+        "server": (*common, "registry:python-virtual", "buildpool", "sa:builder", "image:base"),
+    }
+    nodes = []
+    for which, package, field, builtin in IMAGES:
+        configured = getattr(d.config.images, field)
+        context = (config_dir / configured) if configured else builtin_context(builtin)
+        context = context.resolve()
+        build = load_build_config(context, f"images.{field}", provided[which])
+        archive = pack(context)
+        spec = {
+            "context": str(context),
+            "source_hash": archive.sha256,
+            "files": list(archive.names),
+            "build": build,
+            "substitutions": {
+                key: value for key, value in provided[which].items() if _uses(build, key)
+            },
+            "bucket": bucket,
+            "pool": f"projects/{d.project}/locations/{d.region}/workerPools/{d.name}-build-pool",
+            "service_account": f"projects/{d.project}/serviceAccounts/{builder}",
+            "timeout_s": d.config.images.build_timeout_s,
+            "labels": [f"oasis-{d.name}"],
+            "force": force,
+        }
+        inputs = {"base_image": ("image:base", "ref")} if which == "server" else {}
+        nodes.append(
+            Node(
+                f"image:{which}",
+                "cloudbuild.image",
+                f"{d.name}/{package}",
+                d.region,
+                deps[which],
+                spec,
+                inputs=inputs,
+            )
+        )
+    return nodes
+
+
+def _uses(build: Mapping[str, Any], key: str) -> bool:
+    text = json.dumps(build)
+    return f"${key}" in text or f"${{{key}}}" in text
+
+
+def load_build_config(context: Path, where: str, provided: Mapping[str, str]) -> dict[str, Any]:
+    """`cloudbuild.yaml` of a context, checked before any API call: YAML, the fields of
+    a Cloud Build request, and only substitutions oasis provides."""
+    import re
+
+    import yaml
+    from google.cloud.devtools import cloudbuild_v1
+    from google.protobuf import json_format
+
+    path = context / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"{where}: {context}: no {CONFIG_FILE} in the build context")
+    try:
+        build = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(build, dict) or not build.get("steps"):
+        raise ConfigError(f"{path}: a Cloud Build config needs `steps`")
+    if not build.get("images"):
+        raise ConfigError(f"{path}: `images` must list the image the build pushes")
+    try:
+        json_format.ParseDict(build, cloudbuild_v1.Build.pb()(), ignore_unknown_fields=False)
+    except json_format.ParseError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    available = {*provided, "_TAG"}
+    for key in sorted(set(re.findall(r"\$\{?(_[A-Z0-9_]+)", json.dumps(build)))):
+        if key not in available:
+            raise ConfigError(
+                f"{path}: uses substitution {key}, which oasis does not provide "
+                f"(it provides {', '.join(sorted(available))})"
+            )
+    return build
+
+
+class Image(Kind):
+    kind = "cloudbuild.image"
+
+    def _registry(self, cloud: Cloud) -> Any:
+        return cloud.client(
+            "artifactregistry", "google.cloud.artifactregistry_v1", "ArtifactRegistryClient"
+        )
+
+    def _builds(self, cloud: Cloud) -> Any:
+        return cloud.client("cloudbuild", "google.cloud.devtools.cloudbuild_v1", "CloudBuildClient")
+
+    def _package(self, cloud: Cloud, node: Node) -> str:
+        repository, package = node.name.split("/", 1)
+        return (
+            f"projects/{cloud.project}/locations/{node.location}/repositories/{repository}"
+            f"/packages/{package}"
+        )
+
+    def _uri(self, cloud: Cloud, node: Node) -> str:
+        return f"{node.location}-docker.pkg.dev/{cloud.project}/{node.name}"
+
+    def request(self, node: Node, tag: str = "") -> dict[str, Any] | None:
+        """The Cloud Build request (JSON names) without its source, or None while an
+        input (the ray-base digest) is not recorded yet."""
+        spec = node.spec
+        if "build" not in spec:
+            return None  # known from the ledger only
+        substitutions = dict(spec["substitutions"])
+        if "_BASE_IMAGE" in substitutions:
+            if not spec.get("base_image"):
+                return None
+            substitutions["_BASE_IMAGE"] = spec["base_image"]
+        if tag:
+            substitutions["_TAG"] = tag
+        options = {**spec["build"].get("options", {}), "pool": {"name": spec["pool"]}}
+        options.setdefault("logging", "GCS_ONLY")
+        return {
+            **spec["build"],
+            "substitutions": substitutions,
+            "options": options,
+            "logsBucket": f"gs://{spec['bucket']}/logs",
+            "serviceAccount": spec["service_account"],
+            "timeout": f"{spec['timeout_s']}s",
+        }
+
+    def tag(self, node: Node) -> str | None:
+        """`src-<identity>`: the hash of the sources and the resolved request."""
+        import hashlib
+
+        request = self.request(node)
+        if request is None:
+            return None
+        identity = json.dumps(
+            {"source": node.spec["source_hash"], "build": request}, sort_keys=True
+        )
+        return "src-" + hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+    def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
+        registry, retry = self._registry(cloud), transient_retry(cloud.poll.initial_s)
+        package = self._package(cloud, node)
+        if fetch(node, lambda: registry.get_package(name=package, retry=retry)) is None:
+            return None
+        tag = self.tag(node)
+        found = None
+        if tag is not None:
+            name = f"{package}/tags/{tag}"
+            found = fetch(node, lambda: registry.get_tag(name=name, retry=retry))
+        digest = found["version"].rsplit("/", 1)[-1] if found else None
+        return {"package": package, "tag": tag if found else None, "digest": digest}
+
+    def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
+        return True  # a package oasis names, in a repository the deployment owns
+
+    def compare(self, node: Node, observed: Mapping[str, Any]) -> list[Change]:
+        if "build" not in node.spec:
+            return []
+        if node.spec.get("force"):
+            return [Change("rebuild", "--force", self.tag(node) or "")]
+        if observed.get("digest") is None:
+            return [Change("tag", "(sources changed)", self.tag(node) or "(after ray-base)")]
+        return []
+
+    def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
+        digest = observed.get("digest")
+        if not digest:
+            return {}
+        project, location, repository, package = _parts(observed["package"])
+        image = f"{location}-docker.pkg.dev/{project}/{repository}/{package}"
+        return {
+            "image": image,
+            "digest": digest,
+            "ref": f"{image}@{digest}",
+            "tag": observed["tag"],
+        }
+
+    def create(
+        self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
+    ) -> dict[str, Any]:
+        return self._build(cloud, node, on_operation)
+
+    def update(
+        self,
+        cloud: Cloud,
+        node: Node,
+        changes: tuple[Change, ...],
+        request_id: str,
+        on_operation: OnOperation,
+    ) -> dict[str, Any]:
+        return self._build(cloud, node, on_operation)
+
+    def _build(self, cloud: Cloud, node: Node, on_operation: OnOperation) -> dict[str, Any]:
+        from google.cloud.devtools import cloudbuild_v1
+
+        where = f"{node.key} ({node.name})"
+        tag = self.tag(node)
+        request = self.request(node, tag or "")
+        if tag is None or request is None:
+            raise CloudError(where, "ray-base has no recorded digest", hint="Build ray-base first.")
+        archive = pack(Path(node.spec["context"]))
+        if archive.sha256 != node.spec["source_hash"]:
+            raise CloudError(where, "the build context changed while oasis ran; run it again")
+        bucket = node.spec["bucket"]
+        source = f"source/{node.name.split('/')[-1]}-{tag}.tgz"
+        parent = f"projects/{cloud.project}/locations/{node.location}"
+        client = self._builds(cloud)
+        with api_errors(where):
+            blob = cloud.storage().bucket(bucket).blob(source)
+            if not blob.exists():
+                blob.upload_from_string(archive.data, content_type="application/gzip")
+            running = self._running(client, parent, tag)
+            if running is None:
+                request = {
+                    **request,
+                    "source": {"storageSource": {"bucket": bucket, "object": source}},
+                    "tags": ["oasis", *node.spec["labels"], tag],
+                }
+                build = cloudbuild_v1.Build.from_json(json.dumps(request))
+                operation = client.create_build(parent=parent, build=build)
+                name = operation.metadata.build.name
+            else:
+                name = running
+            on_operation(name)
+            latest = self._follow(cloud, client, name, on_operation, node.spec["timeout_s"])
+        uri = self._uri(cloud, node)
+        pushed = latest.get("results", {}).get("images", [])
+        images = [image for image in pushed if image["name"].startswith(uri)]
+        if not images:
+            raise CloudError(where, f"build {latest['id']} pushed no image {uri}")
+        digest = images[0]["digest"]
+        return {
+            "image": uri,
+            "digest": digest,
+            "ref": f"{uri}@{digest}",
+            "tag": tag,
+            "source_hash": node.spec["source_hash"],
+            "build": latest["id"],
+            "log_url": latest.get("log_url", ""),
+        }
+
+    def _running(self, client: Any, parent: str, tag: str) -> str | None:
+        """A build of this very identity still running (an interrupted run's)."""
+        request = {"parent": parent, "filter": f'tags="{tag}"'}  # parent only: gotcha 2
+        for build in client.list_builds(request=request):
+            if build.status.name in RUNNING:
+                return str(build.name)
+        return None
+
+    def _follow(
+        self, cloud: Cloud, client: Any, name: str, on_operation: OnOperation, timeout_s: float
+    ) -> dict[str, Any]:
+        """Poll the build until it ends, showing new log lines; raises BuildFailed."""
+        from oasis_cli.gcp.messages import to_plain
+
+        latest: dict[str, Any] = {}
+        tail: LogTail | None = None
+
+        def poll() -> bool:
+            nonlocal latest, tail
+            latest = to_plain(client.get_build(name=name))
+            if tail is None and latest.get("logs_bucket"):
+                tail = LogTail(cloud, latest["logs_bucket"], latest["id"])
+            lines = tail.read() if tail else []
+            on_operation.progress(latest["status"].lower(), lines)
+            return latest["status"] not in RUNNING
+
+        # queueing and pushing come on top of the build's own timeout
+        policy = replace(cloud.poll, deadline_s=max(cloud.poll.deadline_s, timeout_s + 600))
+        wait_until(poll, name=name, policy=policy)
+        if latest["status"] != "SUCCESS":
+            detail = latest.get("failure_info", {}).get("detail") or latest.get("status_detail", "")
+            raise BuildFailed(
+                latest["id"],
+                latest["status"],
+                detail,
+                latest.get("log_url", ""),
+                list(tail.last) if tail else [],
+            )
+        return latest
+
+    def delete(
+        self,
+        cloud: Cloud,
+        node: Node,
+        request_id: str,
+        on_operation: OnOperation,
+        recorded: Mapping[str, Any],
+    ) -> None:
+        package = self._package(cloud, node)
+        remove_longrunning(
+            cloud, node, lambda: self._registry(cloud).delete_package(name=package), on_operation
+        )
+
+
+def _parts(package: str) -> tuple[str, str, str, str]:
+    parts = package.split("/")
+    return parts[1], parts[3], parts[5], parts[7]
+
+
+class LogTail:
+    """New complete lines of a build's log object, read from where the last read ended."""
+
+    def __init__(self, cloud: Cloud, logs_bucket: str, build_id: str) -> None:
+        bucket, _, prefix = logs_bucket.removeprefix("gs://").partition("/")
+        self.bucket = cloud.storage().bucket(bucket)
+        self.name = f"{prefix.strip('/') + '/' if prefix else ''}log-{build_id}.txt"
+        self.offset = 0
+        self.partial = b""
+        self.last: deque[str] = deque(maxlen=TAIL_LINES)
+
+    def read(self) -> list[str]:
+        blob = self.bucket.get_blob(self.name)
+        if blob is None or (blob.size or 0) <= self.offset:
+            return []
+        data = blob.download_as_bytes(start=self.offset)
+        self.offset += len(data)
+        *complete, self.partial = (self.partial + data).split(b"\n")
+        lines = [line.decode(errors="replace") for line in complete]
+        self.last.extend(lines)
+        return lines
