@@ -131,6 +131,13 @@ class GpuSettings(Section):
     machine_type: Annotated[str, Field(description="GPU node machine type.")] = "a3-ultragpu-8g"
     accelerator: Annotated[str, Field(description="Accelerator type.")] = "nvidia-h200-141gb"
     count: Annotated[int, Field(description="GPUs per node.", ge=1)] = 8
+    gib_version: Annotated[
+        str,
+        Field(
+            description="Version of the gIB NCCL plugin image the RDMA installer DaemonSet runs.",
+            pattern=r"^v\d+\.\d+\.\d+$",
+        ),
+    ] = "v1.0.3"
     driver: Annotated[str, Field(description="GPU driver version: LATEST or DEFAULT.")] = "LATEST"
     capacity: Annotated[
         list[str],

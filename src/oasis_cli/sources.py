@@ -26,16 +26,22 @@ DEFAULT_GCLOUDIGNORE = (".gcloudignore", ".git", ".gitignore")
 ALWAYS_UPLOADED = ("Dockerfile", ".dockerignore")  # Docker reads them whatever it ignores
 
 
-def builtin_context(name: str) -> Path:
-    """`images/{name}` shipped with oasis: in the wheel, or beside the source tree."""
+def shipped(*parts: str) -> Path:
+    """A directory shipped with oasis (`images/base`, `manifests`): inside the package
+    when installed from the wheel, at the top of the source tree otherwise."""
     package = Path(__file__).resolve().parent
-    for candidate in (package / "images" / name, package.parents[1] / "images" / name):
+    for candidate in (package.joinpath(*parts), package.parents[1].joinpath(*parts)):
         if candidate.is_dir():
             return candidate
     raise ConfigError(
-        f"images/{name}: not found beside oasis ({package})",
-        hint="Reinstall oasis, or point images.*_context in oasis.toml at a directory.",
+        f"{'/'.join(parts)}: not found beside oasis ({package})",
+        hint="Reinstall oasis; for images, images.*_context in oasis.toml can name a directory.",
     )
+
+
+def builtin_context(name: str) -> Path:
+    """`images/{name}` shipped with oasis."""
+    return shipped("images", name)
 
 
 @dataclass(frozen=True)

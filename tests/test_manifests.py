@@ -1,0 +1,276 @@
+"""The Kubernetes layer's manifests (SPEC section 5), rendered for the default
+deployment: every setting, the networks matching the node pools, and the objects
+valid against Kubernetes' OpenAPI schemas and KubeRay's published CRD."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from oasis_cli.config import Config, load, resolve
+from oasis_cli.kube.manifests import TemplateError, fill, render
+from oasis_cli.sources import shipped
+
+from conftest import NODES
+
+IMAGE = "us-south1-docker.pkg.dev/oasis-local/oasis/ray-server@sha256:" + "a" * 64
+CRD = Path(__file__).resolve().parents[2] / "shared/data/kuberay-v1.7.0/ray.io_rayclusters.yaml"
+
+
+def objects(*overrides: str) -> dict[tuple[str, str], dict[str, Any]]:
+    config = load(None, environ={}, overrides=list(overrides)) if overrides else Config()
+    rendered = render(resolve(config, "oasis-local"), IMAGE)
+    return {(o["kind"], o["metadata"]["name"]): o for o in rendered}
+
+
+def test_objects_come_in_spec_order():
+    kinds = [kind for kind, _ in objects()]
+    assert kinds[:2] == ["ServiceAccount", "ComputeClass"]
+    assert kinds[2:20] == ["GKENetworkParamSet", "Network"] * 9
+    assert kinds[20:] == ["DaemonSet", "RayCluster", "Service", "Ingress"]
+
+
+def test_everything_carries_the_deployment_label():
+    for (kind, name), obj in objects().items():
+        assert obj["metadata"]["labels"] == {"oasis-deployment": "oasis"}, (kind, name)
+
+
+def test_service_account_is_the_ray_ksa():
+    ksa = objects()[("ServiceAccount", "oasis-ray")]
+    assert ksa["metadata"]["namespace"] == "default"
+
+
+def test_compute_class_has_one_rule_per_capacity_entry_in_order():
+    rendered = objects("gpu.capacity=reservation:res-a,spot,flex-start")
+    spec = rendered[("ComputeClass", "h200-ccc")]["spec"]
+    assert rendered[("ComputeClass", "h200-ccc")]["apiVersion"] == "cloud.google.com/v1"
+    assert spec["priorities"] == [
+        {
+            "nodepools": ["oasis-h200-res"],
+            "reservations": {"affinity": "Specific", "specific": [{"name": "res-a"}]},
+        },
+        {"nodepools": ["oasis-h200-spot"], "spot": True},
+        {"nodepools": ["oasis-h200-flex"], "flexStart": {"enabled": True}},
+    ]
+    assert spec["activeMigration"] == {"optimizeRulePriority": False}
+
+
+def test_network_pairs_name_their_vpc_subnet_and_device_mode():
+    rendered = objects()
+    gvnic = rendered[("GKENetworkParamSet", "gvnic-1")]["spec"]
+    assert gvnic == {
+        "vpc": "oasis-primary-net",
+        "vpcSubnet": "oasis-primary-sub",
+        "deviceMode": "NetDevice",
+    }
+    for i in range(8):
+        params = rendered[("GKENetworkParamSet", f"rdma-{i}")]
+        assert params["apiVersion"] == "networking.gke.io/v1"
+        assert params["spec"] == {
+            "vpc": "oasis-rdma-net",
+            "vpcSubnet": f"oasis-rdma-sub-{i}",
+            "deviceMode": "RDMA",
+        }
+        network = rendered[("Network", f"rdma-{i}")]["spec"]
+        assert network == {
+            "type": "Device",
+            "parametersRef": {
+                "group": "networking.gke.io",
+                "kind": "GKENetworkParamSet",
+                "name": f"rdma-{i}",
+            },
+        }
+
+
+def test_worker_interfaces_match_the_networks_and_the_node_pools():
+    rendered = objects()
+    worker = rendered[("RayCluster", "ray-cluster-ccc")]["spec"]["workerGroupSpecs"][0]
+    annotations = worker["template"]["metadata"]["annotations"]
+    listed = json.loads(annotations["networking.gke.io/interfaces"])
+    assert annotations["networking.gke.io/default-interface"] == "eth0"
+    assert listed[0] == {"interfaceName": "eth0", "network": "default"}
+    assert [i["interfaceName"] for i in listed] == [f"eth{i}" for i in range(10)]
+    pod_networks = [i["network"] for i in listed[1:]]
+    assert pod_networks == ["gvnic-1", *(f"rdma-{i}" for i in range(8))]
+    assert all(("Network", n) in rendered for n in pod_networks)
+    # the same VPC/subnet pairs, in the same NIC order, as every GPU node pool's networks
+    subnets = [
+        (
+            rendered[("GKENetworkParamSet", n)]["spec"]["vpc"],
+            rendered[("GKENetworkParamSet", n)]["spec"]["vpcSubnet"],
+        )
+        for n in pod_networks
+    ]
+    for pool in (n for n in NODES if n.kind == "container.nodePool"):
+        additional = pool.spec["network_config"]["additional_node_network_configs"]
+        assert [(a["network"], a["subnetwork"]) for a in additional] == subnets
+
+
+def test_nccl_installer_pins_gib_and_fills_the_host_paths():
+    daemonset = objects("gpu.gib_version=v1.0.9")[("DaemonSet", "nccl-rdma-installer")]
+    assert daemonset["metadata"]["namespace"] == "kube-system"
+    pod = daemonset["spec"]["template"]["spec"]
+    (installer,) = pod["initContainers"]
+    assert (
+        installer["image"] == "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib:v1.0.9"
+    )
+    paths = {v["hostPath"]["path"] for v in pod["volumes"]}
+    assert paths == {"/home/kubernetes/bin/nvidia/lib64", "/home/kubernetes/bin/gib"}
+    assert "--install-nccl" in installer["args"][0]
+    term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["nvidia-h200-141gb"]
+
+
+def test_raycluster_head_has_every_spec_setting():
+    cluster = objects()[("RayCluster", "ray-cluster-ccc")]
+    assert cluster["apiVersion"] == "ray.io/v1"
+    assert cluster["spec"]["rayVersion"] == "2.48.0"
+    assert cluster["spec"]["autoscalerOptions"]["idleTimeoutSeconds"] == 120
+    head = cluster["spec"]["headGroupSpec"]
+    assert head["rayStartParams"]["dashboard-host"] == "0.0.0.0"
+    pod = head["template"]["spec"]
+    assert "nodeSelector" not in pod  # the default pool
+    assert pod["serviceAccountName"] == "oasis-ray"
+    (container,) = pod["containers"]
+    assert container["image"] == IMAGE  # digest-pinned
+    assert {p["containerPort"] for p in container["ports"]} == {6379, 8265, 10001}
+    assert container["resources"]["limits"] == {"cpu": "8", "memory": "16G"}
+    assert container["volumeMounts"] == [{"name": "data", "mountPath": "/bucket"}]
+    assert pod["volumes"][0]["csi"] == {
+        "driver": "gcsfuse.csi.storage.gke.io",
+        "volumeAttributes": {
+            "bucketName": "oasis-local-oasis-data",
+            "mountOptions": "implicit-dirs",
+        },
+    }
+    assert head["template"]["metadata"]["annotations"]["gke-gcsfuse/volumes"] == "true"
+
+
+def test_raycluster_gpu_workers_have_every_spec_setting():
+    worker = objects()[("RayCluster", "ray-cluster-ccc")]["spec"]["workerGroupSpecs"][0]
+    assert (worker["groupName"], worker["minReplicas"], worker["maxReplicas"]) == (
+        "gpu-group",
+        0,
+        2,
+    )
+    pod = worker["template"]["spec"]
+    assert pod["nodeSelector"] == {"cloud.google.com/compute-class": "h200-ccc"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+        "tolerations"
+    ]
+    (container,) = pod["containers"]
+    assert str(container["resources"]["limits"]["nvidia.com/gpu"]) == "8"
+    assert container["args"][0].startswith("source /usr/local/gib/scripts/set_nccl_env.sh && ")
+    assert container["args"][0].endswith("$KUBERAY_GEN_RAY_START_CMD")
+    assert {"name": "LD_LIBRARY_PATH", "value": "/usr/local/nvidia/lib64"} in container["env"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["nvidia"]["hostPath"]["path"] == "/home/kubernetes/bin/nvidia"
+    assert volumes["gib"]["hostPath"]["path"] == "/home/kubernetes/bin/gib"
+    assert volumes["shm"]["emptyDir"] == {"medium": "Memory"}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts == {
+        "nvidia": "/usr/local/nvidia",
+        "gib": "/usr/local/gib",
+        "shm": "/dev/shm",
+        "data": "/bucket",
+    }
+
+
+def test_dashboard_service_and_internal_ingress():
+    rendered = objects()
+    service = rendered[("Service", "ray-dashboard-service")]["spec"]
+    assert service["selector"] == {"ray.io/cluster": "ray-cluster-ccc", "ray.io/node-type": "head"}
+    assert {(p["name"], p["port"]) for p in service["ports"]} == {
+        ("dashboard", 8265),
+        ("client", 10001),
+    }
+    ingress = rendered[("Ingress", "ray-dashboard-ingress")]
+    assert ingress["metadata"]["annotations"]["kubernetes.io/ingress.class"] == "gce-internal"
+    backend = ingress["spec"]["defaultBackend"]["service"]
+    assert backend == {"name": "ray-dashboard-service", "port": {"number": 8265}}
+
+
+def test_built_in_kinds_are_valid_against_the_kubernetes_openapi_schemas():
+    import kubernetes_validate
+
+    checked = 0
+    for obj in objects().values():
+        if obj["apiVersion"] in ("v1", "apps/v1", "networking.k8s.io/v1"):
+            kubernetes_validate.validate(obj, "1.32", strict=True)
+            checked += 1
+    assert checked == 4
+
+
+def crd_schema() -> dict[str, Any]:
+    """KubeRay's RayCluster v1 schema as JSON Schema, closed to unknown fields (as a
+    server with strict field validation is)."""
+    if not CRD.is_file():
+        pytest.skip(f"KubeRay CRD not found at {CRD}")
+    crd = yaml.safe_load(CRD.read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+
+    def convert(node: Any) -> Any:
+        if isinstance(node, list):
+            return [convert(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: convert(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
+        if node.get("x-kubernetes-int-or-string"):
+            out.pop("type", None)
+            out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+        if (
+            "properties" in node
+            and "additionalProperties" not in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            out["additionalProperties"] = False
+        return out
+
+    return convert(version["schema"]["openAPIV3Schema"])
+
+
+def test_raycluster_is_valid_against_kuberays_crd():
+    import jsonschema
+
+    schema = crd_schema()
+    cluster = objects()[("RayCluster", "ray-cluster-ccc")]
+    jsonschema.validate(cluster, schema)
+    broken = json.loads(json.dumps(cluster))
+    broken["spec"]["headGroupSpec"]["rayStartParam"] = {}  # a typo the schema must catch
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def test_a_placeholder_without_a_value_is_an_error():
+    with pytest.raises(TemplateError, match="no value for"):
+        fill({"metadata": {"name": "${missing}"}}, {}, "x.yaml")
+    assert fill({"a": "${n}", "b": "v-${n}"}, {"n": 3}, "x.yaml") == {"a": 3, "b": "v-3"}
+
+
+def test_every_manifest_is_plain_yaml_kubectl_can_read_after_rendering():
+    for path in sorted(shipped("manifests").glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            assert {"apiVersion", "kind", "metadata"} <= set(document), path.name
+
+
+def test_the_wheel_ships_the_manifests_and_the_image_contexts(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(root)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("oasis_cli-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for path in sorted(shipped("manifests").glob("*.yaml")):
+        assert f"oasis_cli/manifests/{path.name}" in names
+    for name in ("base/Dockerfile", "base/cloudbuild.yaml", "custom/requirements.txt"):
+        assert f"oasis_cli/images/{name}" in names
