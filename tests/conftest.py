@@ -27,6 +27,9 @@ from oasis_cli.resources import KINDS, build_graph
 NODES = build_graph(resolve(Config(), "oasis-local"))
 RETAINED = [n for n in NODES if KINDS[n.kind].retained(n, delete_data=False)]
 DATA_BUCKET = "oasis-local-oasis-data"
+KUBERAY_CRD = (
+    Path(__file__).resolve().parents[2] / "shared/data/kuberay-v1.7.0/ray.io_rayclusters.yaml"
+)
 
 
 def made(items: list[dict[str, Any]]) -> list[str]:
@@ -77,6 +80,9 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("NO_GCE_CHECK", "true")
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
     monkeypatch.setenv("OASIS_LOCAL_LATENCY_SCALE", "0")
+    monkeypatch.setenv("OASIS_LOCAL_RAY", "0")  # tests that want a real Ray head opt in
+    if KUBERAY_CRD.is_file():  # the simulated API then validates RayClusters against it
+        monkeypatch.setenv("OASIS_KUBERAY_CRD", str(KUBERAY_CRD))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -83,5 +83,11 @@ def reset(ctx: typer.Context, yes: YesOption = False) -> None:
     opts = options(ctx, yes=yes)
     if not opts.yes:
         typer.confirm(f"Delete {opts.state_root}?", abort=True)
+    if opts.local_cloud_dir.is_dir():
+        from oasis_cli.localcloud.kubernetes import stop_all
+        from oasis_cli.localcloud.store import Store
+
+        with Store(opts.local_cloud_dir).transaction() as world:
+            stop_all(world)  # the real Ray heads it started
     shutil.rmtree(opts.state_root, ignore_errors=True)
     opts.stderr.print(f"removed {opts.state_root}")

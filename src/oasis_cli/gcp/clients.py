@@ -105,6 +105,20 @@ class Cloud:
         with self._lock:
             return self._clients.setdefault(key, client)
 
+    def kube(self, cluster_path: str) -> Any:
+        """The Kubernetes client of a GKE cluster, built once; None if the cluster does
+        not exist (so its objects are gone too)."""
+        key = f"kube:{cluster_path}"
+        with self._lock:
+            if key in self._clients:
+                return self._clients[key]
+        from oasis_cli.kube.client import Kube, endpoint
+
+        where = endpoint(self, cluster_path)
+        client = Kube(self, where) if where is not None else None
+        with self._lock:
+            return self._clients.setdefault(key, client)
+
     def compute(self, name: str) -> Any:
         """A compute_v1 client by class name, e.g. `compute("NetworksClient")`."""
         return self.client("compute", "google.cloud.compute_v1", name)

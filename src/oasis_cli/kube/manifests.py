@@ -127,7 +127,7 @@ def render(d: Deployment, image: str, directory: Path | None = None) -> list[dic
         "idle_timeout_s": config.ray.idle_timeout_s,
         "image": image,
         "bucket": d.render(config.storage.bucket),
-        "gpus": config.gpu.count,
+        "gpus": str(config.gpu.count),  # a quantity: Kubernetes answers strings
         "accelerator": config.gpu.accelerator,
         "gib_version": config.gpu.gib_version,
         "priorities": priorities(d),

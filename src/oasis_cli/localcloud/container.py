@@ -46,6 +46,15 @@ def _compute_link(link: str, project: str, collection: str) -> str:
 class Container(RestService):
     api_name, api_version, service = "container", "v1", "container"
     tables = {"clusters": "container#cluster"}
+    kube_address = "203.0.113.10"  # the local cloud's Kubernetes API, once it serves
+
+    def _view(self, path: str, cluster: dict[str, Any]) -> dict[str, Any]:
+        """A cluster as GET returns it: its endpoint is this cloud's Kubernetes API."""
+        _, project, _, location, _, name = path.split("/")
+        return {
+            **public(cluster),
+            "endpoint": f"{self.kube_address}/k8s/{project}/{location}/{name}",
+        }
 
     def routes(self) -> dict[str, Handler]:
         prefix = "container.projects.locations."
@@ -219,7 +228,6 @@ class Container(RestService):
                 "currentMasterVersion": version,
                 "currentNodeVersion": version,
                 "createTime": timestamp(now),
-                "endpoint": f"203.0.113.{int(uuid.uuid4().int % 200) + 10}",
                 "masterAuth": {
                     "clusterCaCertificate": base64.b64encode(
                         ca_certificate(self.store.directory)
@@ -286,7 +294,7 @@ class Container(RestService):
             self._check_pool(world, project, location, cluster, pool_spec)
 
     def _get_cluster(self, world: dict, params: dict, request: Request) -> Response:
-        return Response(200, public(self._cluster(world, params["name"])))
+        return Response(200, self._view(params["name"], self._cluster(world, params["name"])))
 
     def _busy(self, world: dict, cluster: dict) -> None:
         running = cluster.get("_operation")
@@ -436,14 +444,14 @@ class Container(RestService):
     def inventory(self, world: dict[str, Any]) -> list[dict[str, Any]]:
         self.advance(world)
         items = []
-        for _, cluster in sorted(self.table(world, "clusters").items()):
+        for path, cluster in sorted(self.table(world, "clusters").items()):
             items.append(
                 {
                     "service": "container",
                     "kind": "container#cluster",
                     "name": cluster["name"],
                     "location": cluster["location"],
-                    "resource": public(cluster),
+                    "resource": self._view(path, cluster),
                 }
             )
             for pool in cluster.get("nodePools", []):

@@ -119,6 +119,9 @@ class LocalCloud:
 
         self.iam = IamAdmin(self.store)
         self._grpc = GrpcServer(self.store, self.iam)
+        from oasis_cli.localcloud.kubeserver import KubeServer
+
+        self.kube = KubeServer(self)
 
     def _build_services(self) -> dict[str, Service]:
         from oasis_cli.localcloud.binauthz import BinaryAuthorization
@@ -150,10 +153,13 @@ class LocalCloud:
     def advance(self) -> None:
         """Finish every due operation of every service, in a transaction of its own, so
         each request sees one up-to-date world even if it then fails."""
+        from oasis_cli.localcloud import kubernetes
+
         services = self.services or self._build_services()
         with self.store.transaction() as world:
             for service in services.values():
                 service.advance(world)
+            kubernetes.advance_all(world)
 
     def inventory(self) -> list[dict[str, Any]]:
         """Every resource of every service, as GET returns it (what `local-cloud ls` shows)."""
@@ -175,9 +181,13 @@ class LocalCloud:
         )
         self._thread.start()
         self._grpc.start()
+        self.kube.start()
+        container = self.services["container"]
+        container.kube_address = self.kube.address  # type: ignore[attr-defined]
         return self
 
     def stop(self) -> None:
+        self.kube.stop()
         self._grpc.stop()
         if self._server is not None:
             self._server.shutdown()
@@ -199,6 +209,7 @@ class LocalCloud:
     def endpoints(self) -> dict[str, str]:
         endpoints = {name: f"http://127.0.0.1:{self.port}/{name}" for name in self.services}
         endpoints["iam"] = f"127.0.0.1:{self._grpc.port}"  # gRPC: a host:port target
+        endpoints["kubernetes"] = f"https://{self.kube.address}/k8s"
         return endpoints
 
     def dispatch(self, request: Request, service_name: str) -> Response:

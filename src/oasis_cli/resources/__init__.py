@@ -21,6 +21,7 @@ from oasis_cli.resources.compute import Firewall, GlobalAddress, Network, Router
 from oasis_cli.resources.gke import Cluster, NodePool, cluster_nodes
 from oasis_cli.resources.iam import ServiceAccount, service_account_nodes
 from oasis_cli.resources.images import Image
+from oasis_cli.resources.kubeobjects import KubeObject
 from oasis_cli.resources.networks import network_nodes
 from oasis_cli.resources.registry import Repository, registry_nodes
 from oasis_cli.resources.secret import Secret, secret_nodes
@@ -46,6 +47,7 @@ KINDS: dict[str, Kind] = {
         WorkerPool(),
         Image(),
         Policy(),
+        KubeObject(),
     )
 }
 

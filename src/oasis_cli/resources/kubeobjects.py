@@ -1,0 +1,198 @@
+"""The Kubernetes layer (SPEC section 5) as graph nodes: one node per object, applied
+with server-side apply in SPEC order and waited on until it is usable.
+
+A node's name says everything a delete needs (`apiVersion Kind namespace/name`), so
+`down` can remove an object the ledger alone remembers; its location is the
+cluster. The objects hang off the `cluster` node, so `down` deletes them (Ingress
+and Service first) before the cluster goes. Waits: a DaemonSet until it has rolled
+out, a RayCluster until it is `ready` with its head pod Ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from oasis_cli.config import Deployment
+from oasis_cli.errors import CloudError
+from oasis_cli.gcp.waiter import wait_until
+from oasis_cli.graph import Node
+from oasis_cli.kube.manifests import render
+from oasis_cli.resources.base import Change, Kind, OnOperation, diff
+
+if TYPE_CHECKING:
+    from oasis_cli.gcp.clients import Cloud
+
+KIND = "kubernetes.object"
+
+
+def object_name(obj: Mapping[str, Any]) -> str:
+    metadata = obj["metadata"]
+    where = f"{metadata['namespace']}/" if metadata.get("namespace") else ""
+    return f"{obj['apiVersion']} {obj['kind']} {where}{metadata['name']}"
+
+
+def parse_name(name: str) -> tuple[str, str, str, str]:
+    """(apiVersion, kind, namespace, name) of a node name."""
+    api_version, kind, path = name.split(" ")
+    namespace, _, short = path.rpartition("/")
+    return api_version, kind, namespace, short
+
+
+# SPEC section 5's steps; each step starts when the one before it is usable
+STEP = {
+    "ServiceAccount": 1,
+    "ComputeClass": 2,
+    "GKENetworkParamSet": 3,
+    "Network": 3,
+    "DaemonSet": 4,
+    "RayCluster": 5,
+    "Service": 6,
+    "Ingress": 7,
+}
+
+
+def kube_nodes(d: Deployment, image: str) -> list[Node]:
+    """One node per object of `render()`, in SPEC order; `image` is digest-pinned."""
+    location = f"{d.region}/{d.names()['cluster.name']}"
+    steps: dict[int, list[str]] = {}
+    nodes = []
+    for obj in render(d, image):
+        step = STEP[obj["kind"]]
+        key = f"k8s:{obj['kind']}/{obj['metadata']['name']}"
+        before = max((s for s in steps if s < step), default=0)
+        deps = ("cluster", *steps.get(before, []))
+        steps.setdefault(step, []).append(key)
+        nodes.append(Node(key, KIND, object_name(obj), location, deps, {"manifest": obj}))
+    return nodes
+
+
+class KubeObject(Kind):
+    kind = KIND
+
+    @staticmethod
+    def _kube(cloud: Cloud, node: Node) -> Any:
+        region, cluster = node.location.split("/")
+        return cloud.kube(f"projects/{cloud.project}/locations/{region}/clusters/{cluster}")
+
+    def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
+        kube = self._kube(cloud, node)
+        if kube is None:
+            return None  # no cluster, no objects
+        api_version, kind, namespace, name = parse_name(node.name)
+        found: dict[str, Any] | None = kube.get(api_version, kind, name, namespace)
+        return found
+
+    def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
+        labels = observed.get("metadata", {}).get("labels") or {}
+        wanted = node.spec.get("manifest", {}).get("metadata", {}).get("labels")
+        wanted = wanted or node.spec.get("labels", {})
+        return all(labels.get(k) == v for k, v in wanted.items())
+
+    def compare(self, node: Node, observed: Mapping[str, Any]) -> list[Change]:
+        manifest = node.spec.get("manifest")
+        if manifest is None:
+            return []
+        wanted = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+        return diff(wanted, observed)
+
+    def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
+        return {"uid": observed.get("metadata", {}).get("uid", "")}
+
+    def settle(self, cloud: Cloud, node: Node, observed: dict[str, Any]) -> dict[str, Any]:
+        return self._wait(cloud, node, None)
+
+    def create(
+        self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
+    ) -> dict[str, Any]:
+        return self._apply(cloud, node, on_operation)
+
+    def update(
+        self,
+        cloud: Cloud,
+        node: Node,
+        changes: tuple[Change, ...],
+        request_id: str,
+        on_operation: OnOperation,
+    ) -> dict[str, Any]:
+        return self._apply(cloud, node, on_operation)
+
+    def _apply(self, cloud: Cloud, node: Node, on_operation: OnOperation) -> dict[str, Any]:
+        from oasis_cli.kube.errors import kube_errors
+
+        kube = self._kube(cloud, node)
+        if kube is None:
+            raise CloudError(f"{node.key} ({node.name})", "the cluster does not exist")
+        with kube_errors(f"{node.key} ({node.name})"):
+            applied = kube.apply(node.spec["manifest"])
+        on_operation.progress("applied")
+        return self.outputs(self._wait(cloud, node, on_operation) or applied)
+
+    def _wait(self, cloud: Cloud, node: Node, on_operation: OnOperation | None) -> dict[str, Any]:
+        """Poll until the object is usable (a DaemonSet rolled out, a RayCluster ready)."""
+        from oasis_cli.kube.errors import kube_errors
+
+        kube = self._kube(cloud, node)
+        api_version, kind, namespace, name = parse_name(node.name)
+        latest: dict[str, Any] = {}
+
+        def ready() -> bool:
+            nonlocal latest
+            with kube_errors(f"{node.key} ({node.name})"):
+                latest = kube.get(api_version, kind, name, namespace) or {}
+            state, detail = readiness(kind, latest, kube)
+            if on_operation is not None and not state:
+                on_operation.progress(detail)
+            return state
+
+        wait_until(ready, name=node.name, policy=cloud.poll)
+        return latest
+
+    def delete(
+        self,
+        cloud: Cloud,
+        node: Node,
+        request_id: str,
+        on_operation: OnOperation,
+        recorded: Mapping[str, Any],
+    ) -> None:
+        from oasis_cli.kube.errors import kube_errors
+
+        kube = self._kube(cloud, node)
+        if kube is None:
+            return
+        api_version, kind, namespace, name = parse_name(node.name)
+        with kube_errors(f"{node.key} ({node.name})"):
+            kube.delete(api_version, kind, name, namespace)
+            wait_until(
+                lambda: kube.get(api_version, kind, name, namespace) is None,
+                name=node.name,
+                policy=cloud.poll,
+            )
+
+
+def readiness(kind: str, obj: Mapping[str, Any], kube: Any) -> tuple[bool, str]:
+    """Whether an object is usable, and what it is waiting for."""
+    status = obj.get("status") or {}
+    metadata = obj.get("metadata") or {}
+    if kind == "DaemonSet":
+        rolled = (status.get("observedGeneration") or 0) >= (metadata.get("generation") or 0)
+        desired = status.get("desiredNumberScheduled") or 0
+        done = (
+            rolled
+            and (status.get("updatedNumberScheduled") or 0) >= desired
+            and (status.get("numberReady") or 0) >= desired
+        )
+        return done, f"rolling out ({status.get('numberReady') or 0}/{desired} ready)"
+    if kind == "RayCluster":
+        if status.get("state") != "ready":
+            return False, f"waiting for the Ray head (state {status.get('state') or 'pending'!r})"
+        selector = f"ray.io/cluster={metadata['name']},ray.io/node-type=head"
+        pods = kube.list("v1", "Pod", metadata.get("namespace", ""), selector)
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for pod in pods
+            for c in (pod.get("status") or {}).get("conditions") or []
+        )
+        return ready, "waiting for the head pod to be Ready"
+    return bool(obj), "waiting for it to appear"

@@ -1,0 +1,157 @@
+"""What the simulated cluster's Kubernetes API serves and rejects, through the real
+kubernetes client (TLS with the CA the simulated GKE returns)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import container_v1
+from kubernetes import client as k8s
+from kubernetes import watch
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+from oasis_cli.localcloud.server import LocalCloud
+from oasis_cli.localcloud.store import Store
+
+CLUSTER = "projects/oasis-local/locations/us-south1/clusters/oasis-h200"
+SA = {
+    "apiVersion": "v1",
+    "kind": "ServiceAccount",
+    "metadata": {"name": "probe", "namespace": "default"},
+}
+
+
+@pytest.fixture
+def cloud(deployed, cloud_dir):
+    with LocalCloud(cloud_dir) as running:
+        yield running
+
+
+def api_client(cloud, tmp_path, token: str | None = "t") -> k8s.ApiClient:
+    gke = container_v1.ClusterManagerClient(
+        transport="rest",
+        client_options=ClientOptions(api_endpoint=cloud.endpoints["container"]),
+        credentials=AnonymousCredentials(),
+    )
+    cluster = gke.get_cluster(name=CLUSTER)
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(base64.b64decode(cluster.master_auth.cluster_ca_certificate))
+    configuration = k8s.Configuration()
+    configuration.host = f"https://{cluster.endpoint}"
+    configuration.ssl_ca_cert = str(ca)
+    if token:
+        configuration.api_key = {"authorization": f"Bearer {token}"}
+    return k8s.ApiClient(configuration)
+
+
+@pytest.fixture
+def api(cloud, tmp_path):
+    return api_client(cloud, tmp_path)
+
+
+@pytest.fixture
+def dynamic(api, tmp_path):
+    return DynamicClient(api, cache_file=str(tmp_path / "discovery.json"))
+
+
+def test_the_endpoint_is_https_with_the_clusters_ca(api):
+    assert k8s.VersionApi(api).get_code().git_version.startswith("v1.")
+
+
+def test_no_token_is_unauthorized(cloud, tmp_path):
+    with pytest.raises(k8s.ApiException) as caught:
+        k8s.CoreV1Api(api_client(cloud, tmp_path, token=None)).list_namespace()
+    assert caught.value.status == 401
+
+
+def test_apply_creates_with_201_then_is_idempotent(dynamic):
+    resource = dynamic.resources.get(api_version="v1", kind="ServiceAccount")
+    first = resource.server_side_apply(body=SA, namespace="default", field_manager="oasis")
+    again = resource.server_side_apply(body=SA, namespace="default", field_manager="oasis")
+    assert first.metadata.resourceVersion == again.metadata.resourceVersion
+
+
+def test_apply_without_a_field_manager_is_invalid(api):
+    import json
+
+    import requests
+
+    configuration = api.configuration
+    answer = requests.patch(
+        f"{configuration.host}/api/v1/namespaces/default/serviceaccounts/probe",
+        data=json.dumps(SA),
+        headers={"Content-Type": "application/apply-patch+yaml", "Authorization": "Bearer t"},
+        verify=configuration.ssl_ca_cert,
+        timeout=10,
+    )
+    assert answer.status_code == 422
+    assert answer.json()["kind"] == "Status" and "fieldManager" in answer.json()["message"]
+
+
+def test_create_twice_is_a_conflict_and_an_unknown_namespace_is_not_found(api):
+    core = k8s.CoreV1Api(api)
+    core.create_namespaced_service_account("default", SA)
+    with pytest.raises(k8s.ApiException) as caught:
+        core.create_namespaced_service_account("default", SA)
+    assert caught.value.status == 409
+    with pytest.raises(k8s.ApiException) as caught:
+        core.create_namespaced_service_account("nowhere", {**SA, "metadata": {"name": "x"}})
+    assert caught.value.status == 404
+
+
+def test_kinds_follow_the_clusters_features(dynamic, cloud_dir, tmp_path, cloud):
+    assert dynamic.resources.get(api_version="ray.io/v1", kind="RayCluster").namespaced
+    assert not dynamic.resources.get(api_version="networking.gke.io/v1", kind="Network").namespaced
+    with pytest.raises(ResourceNotFoundError):
+        dynamic.resources.get(api_version="example.com/v1", kind="Widget")
+    with Store(cloud_dir).transaction() as world:
+        world["container"]["clusters"][CLUSTER]["addonsConfig"]["rayOperatorConfig"]["enabled"] = (
+            False
+        )
+    fresh = DynamicClient(api_client(cloud, tmp_path), cache_file=str(tmp_path / "fresh.json"))
+    with pytest.raises(ResourceNotFoundError):
+        fresh.resources.get(api_version="ray.io/v1", kind="RayCluster")
+
+
+def test_an_invalid_built_in_object_is_rejected(dynamic):
+    pytest.importorskip("kubernetes_validate")
+    resource = dynamic.resources.get(api_version="v1", kind="Service")
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "bad", "namespace": "default"},
+        "spec": {"ports": [{"port": "not-a-number"}]},
+    }
+    with pytest.raises(Exception) as caught:
+        resource.server_side_apply(body=service, namespace="default", field_manager="oasis")
+    assert "422" in str(caught.value) or "invalid" in str(caught.value).lower()
+
+
+def test_a_raycluster_with_an_unknown_field_is_rejected(dynamic, monkeypatch):
+    from conftest import KUBERAY_CRD
+
+    if not KUBERAY_CRD.is_file():
+        pytest.skip(f"KubeRay CRD not found at {KUBERAY_CRD}")
+    resource = dynamic.resources.get(api_version="ray.io/v1", kind="RayCluster")
+    cluster = {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayCluster",
+        "metadata": {"name": "bad", "namespace": "default"},
+        "spec": {"headGroupSpec": {"rayStartParam": {}, "template": {"spec": {"containers": []}}}},
+    }
+    with pytest.raises(Exception) as caught:
+        resource.server_side_apply(body=cluster, namespace="default", field_manager="oasis")
+    assert "422" in str(caught.value)
+
+
+def test_watch_streams_changes(api):
+    core = k8s.CoreV1Api(api)
+    core.create_namespaced_service_account("default", SA)
+    events = list(
+        watch.Watch().stream(core.list_namespaced_service_account, "default", timeout_seconds=1)
+    )
+    assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", "probe")]
