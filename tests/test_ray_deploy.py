@@ -185,3 +185,14 @@ def test_kubeconfig_for_a_real_cluster_uses_the_gke_auth_plugin(tmp_path):
     config = yaml.safe_load(path.read_text())
     assert config["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
     assert "token" not in config["users"][0]["user"]
+
+
+def test_the_applied_objects_carry_every_rendered_setting(ray_deployed, cloud_dir, ledger):
+    from oasis_cli.config import Config, resolve
+    from oasis_cli.kube.manifests import render
+    from oasis_cli.resources.base import diff
+
+    ref = ledger()["resources"]["image:server"]["outputs"]["ref"]
+    for obj in render(resolve(Config(), "oasis-local"), ref):
+        applied = find(cloud_dir, obj["kind"], obj["metadata"]["name"])
+        assert diff(obj, applied) == [], obj["kind"]

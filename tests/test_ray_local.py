@@ -1,0 +1,115 @@
+"""A REAL local Ray head behind the simulated RayCluster: `oasis ray submit` runs jobs
+on it, `oasis dashboard` forwards its dashboard, `oasis down` stops it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from oasis_cli.localcloud import rayhead
+from oasis_cli.localcloud.store import Store
+
+pytest.importorskip("ray", reason="Ray is part of the test extra: pip install -e '.[test]'")
+CLUSTER = "projects/oasis-local/locations/us-south1/clusters/oasis-h200"
+
+
+@pytest.fixture
+def ray_head(deployed, oasis, monkeypatch, cloud_dir) -> dict:
+    monkeypatch.setenv("OASIS_LOCAL_RAY", "1")
+    assert oasis("--local", "build-images").code == 0
+    result = oasis("--local", "ray", "deploy")
+    assert result.code == 0, result.stderr
+    objects = Store(cloud_dir).read()["kubernetes"][CLUSTER]["objects"]
+    (cluster,) = [o for o in objects.values() if o["kind"] == "RayCluster"]
+    head = cluster["_private"]["ray"]
+    yield head
+    rayhead.stop(head)  # whatever the test did, leave no Ray behind
+
+
+def test_submit_runs_a_real_job_and_down_stops_ray(ray_head, oasis, workspace):
+    assert rayhead.serving(ray_head)
+    result = oasis(
+        "--local",
+        "ray",
+        "submit",
+        "--",
+        "python",
+        "-c",
+        "import ray; ray.init(); print('resources', ray.cluster_resources())",
+    )
+    assert result.code == 0, result.stderr
+    assert "resources {" in result.stdout and "'CPU': 2.0" in result.stdout
+    assert "SUCCEEDED" in result.stderr
+
+    job_dir = workspace / "job"
+    job_dir.mkdir()
+    (job_dir / "job.py").write_text("import sys\nprint('from the working dir')\nsys.exit(3)\n")
+    (workspace / "env.yaml").write_text("env_vars:\n  GREETING: hi\n")
+    failed = oasis(
+        "--local",
+        "ray",
+        "submit",
+        "--working-dir",
+        str(job_dir),
+        "--runtime-env",
+        str(workspace / "env.yaml"),
+        "--",
+        "python",
+        "job.py",
+    )
+    assert failed.code == 1
+    assert "from the working dir" in failed.stdout
+    assert "FAILED" in failed.stderr
+
+    assert oasis("--local", "down", "--yes").code == 0
+    assert not rayhead.alive(ray_head)
+    assert not Path(ray_head["temp_dir"]).exists()
+
+
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.read()
+
+
+def test_dashboard_serves_the_real_dashboard_and_survives_a_dropped_connection(ray_head, workspace):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OASIS_LOCAL_RAY": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "oasis_cli", "--local", "dashboard", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                version = get(f"http://127.0.0.1:{port}/api/version")
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read()
+                assert time.monotonic() < deadline, "the dashboard never answered"
+                time.sleep(0.2)
+        assert b'"ray_version"' in version
+        dropped = socket.create_connection(("127.0.0.1", port))
+        dropped.sendall(b"GET /api/version HTTP/1.1\r\nHost: x\r\n")  # then vanish mid-request
+        dropped.close()
+        assert b'"ray_version"' in get(f"http://127.0.0.1:{port}/api/version")
+        assert get(f"http://127.0.0.1:{port}/").lstrip().lower().startswith(b"<!doctype html")
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert f"Ray dashboard: http://127.0.0.1:{port}" in out
+    assert "stopped." in err
