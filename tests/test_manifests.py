@@ -16,6 +16,7 @@ import yaml
 
 from oasis_cli.config import Config, load, resolve
 from oasis_cli.kube.manifests import TemplateError, fill, render
+from oasis_cli.localcloud.kubernetes import crd_to_json_schema
 from oasis_cli.sources import shipped
 
 from conftest import NODES
@@ -215,25 +216,7 @@ def crd_schema() -> dict[str, Any]:
         pytest.skip(f"KubeRay CRD not found at {CRD}")
     crd = yaml.safe_load(CRD.read_text())
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
-
-    def convert(node: Any) -> Any:
-        if isinstance(node, list):
-            return [convert(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        out = {k: convert(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
-        if node.get("x-kubernetes-int-or-string"):
-            out.pop("type", None)
-            out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-        if (
-            "properties" in node
-            and "additionalProperties" not in node
-            and not node.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            out["additionalProperties"] = False
-        return out
-
-    return convert(version["schema"]["openAPIV3Schema"])
+    return crd_to_json_schema(version["schema"]["openAPIV3Schema"])
 
 
 def test_raycluster_is_valid_against_kuberays_crd():

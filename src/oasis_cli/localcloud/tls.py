@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import Any
 
 
 def ca_certificate(directory: Path) -> bytes:
@@ -34,15 +35,7 @@ def ca_certificate(directory: Path) -> bytes:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    key_path = directory / "ca.key"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
+    _write_key(directory / "ca.key", key)
     pem = certificate.public_bytes(serialization.Encoding.PEM)
     cert_path.write_bytes(pem)
     return pem
@@ -78,13 +71,20 @@ def server_certificate(directory: Path) -> tuple[Path, Path]:
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
+    _write_key(key_path, key)
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
+
+
+def _write_key(path: Path, key: Any) -> None:
+    """A private key as PEM, readable by its owner only."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_bytes(pem)

@@ -143,6 +143,22 @@ class Kind(ABC):
         return diff(node.spec, observed)
 
 
+class Converging(Kind):
+    """A kind whose create call also brings an existing resource to the desired state
+    (server-side apply, a rebuild, a policy write, an additive IAM change): an update
+    is the same call."""
+
+    def update(
+        self,
+        cloud: Cloud,
+        node: Node,
+        changes: tuple[Change, ...],
+        request_id: str,
+        on_operation: OnOperation,
+    ) -> dict[str, Any]:
+        return self.create(cloud, node, request_id, on_operation)
+
+
 def fetch(node: Node, call: Callable[[], Any]) -> dict[str, Any] | None:
     """A GAPIC read as a plain dict, or None when the resource does not exist; other
     errors name the node."""

@@ -17,7 +17,7 @@ from oasis_cli.config import Deployment
 from oasis_cli.gcp.errors import api_errors
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Change, Kind, OnOperation, diff
+from oasis_cli.resources.base import Change, Converging, OnOperation, diff
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -40,7 +40,7 @@ def binauth_nodes(d: Deployment, *, enforce: bool) -> list[Node]:
     ]
 
 
-class Policy(Kind):
+class Policy(Converging):
     kind = "binaryauthorization.policy"
 
     def _client(self, cloud: Cloud) -> Any:
@@ -104,16 +104,6 @@ class Policy(Kind):
 
     def create(
         self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
-    ) -> dict[str, Any]:
-        return self._apply(cloud, node)
-
-    def update(
-        self,
-        cloud: Cloud,
-        node: Node,
-        changes: tuple[Change, ...],
-        request_id: str,
-        on_operation: OnOperation,
     ) -> dict[str, Any]:
         return self._apply(cloud, node)
 

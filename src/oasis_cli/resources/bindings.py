@@ -16,7 +16,7 @@ from oasis_cli.config import Deployment
 from oasis_cli.errors import CloudError
 from oasis_cli.gcp.errors import api_errors
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Change, Kind, OnOperation
+from oasis_cli.resources.base import Change, Converging, OnOperation
 from oasis_cli.resources.iam import email
 from oasis_cli.resources.secret import secret_name
 
@@ -138,7 +138,7 @@ class _Policy:
         )
 
 
-class Bindings(Kind):
+class Bindings(Converging):
     kind = "iam.bindings"
 
     def _wanted(self, cloud: Cloud, node: Node) -> set[Pair]:
@@ -218,16 +218,6 @@ class Bindings(Kind):
 
     def create(
         self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
-    ) -> dict[str, Any]:
-        return self._add(cloud, node)
-
-    def update(
-        self,
-        cloud: Cloud,
-        node: Node,
-        changes: tuple[Change, ...],
-        request_id: str,
-        on_operation: OnOperation,
     ) -> dict[str, Any]:
         return self._add(cloud, node)
 

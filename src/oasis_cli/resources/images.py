@@ -23,7 +23,13 @@ from oasis_cli.errors import CloudError, ConfigError, OasisError
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.waiter import wait_until
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Change, Kind, OnOperation, fetch, remove_longrunning
+from oasis_cli.resources.base import (
+    Change,
+    Converging,
+    OnOperation,
+    fetch,
+    remove_longrunning,
+)
 from oasis_cli.resources.iam import email
 from oasis_cli.sources import builtin_context, pack
 
@@ -149,7 +155,7 @@ def load_build_config(context: Path, where: str, provided: Mapping[str, str]) ->
     return build
 
 
-class Image(Kind):
+class Image(Converging):
     kind = "cloudbuild.image"
 
     def _registry(self, cloud: Cloud) -> Any:
@@ -246,16 +252,6 @@ class Image(Kind):
 
     def create(
         self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
-    ) -> dict[str, Any]:
-        return self._build(cloud, node, on_operation)
-
-    def update(
-        self,
-        cloud: Cloud,
-        node: Node,
-        changes: tuple[Change, ...],
-        request_id: str,
-        on_operation: OnOperation,
     ) -> dict[str, Any]:
         return self._build(cloud, node, on_operation)
 

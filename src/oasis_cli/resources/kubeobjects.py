@@ -18,7 +18,7 @@ from oasis_cli.errors import CloudError
 from oasis_cli.gcp.waiter import wait_until
 from oasis_cli.graph import Node
 from oasis_cli.kube.manifests import render
-from oasis_cli.resources.base import Change, Kind, OnOperation, diff
+from oasis_cli.resources.base import Change, Converging, OnOperation, diff
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -67,7 +67,7 @@ def kube_nodes(d: Deployment, image: str) -> list[Node]:
     return nodes
 
 
-class KubeObject(Kind):
+class KubeObject(Converging):
     kind = KIND
 
     @staticmethod
@@ -104,16 +104,6 @@ class KubeObject(Kind):
 
     def create(
         self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
-    ) -> dict[str, Any]:
-        return self._apply(cloud, node, on_operation)
-
-    def update(
-        self,
-        cloud: Cloud,
-        node: Node,
-        changes: tuple[Change, ...],
-        request_id: str,
-        on_operation: OnOperation,
     ) -> dict[str, Any]:
         return self._apply(cloud, node, on_operation)
 
