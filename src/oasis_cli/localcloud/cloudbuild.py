@@ -63,7 +63,8 @@ class Run:
 
 class CloudBuild(RestService):
     api_name, api_version, service = "cloudbuild", "v1", "cloudbuild"
-    tables = {"workerPools": "cloudbuild#workerPool", "builds": "cloudbuild#build"}
+    # builds are history, not resources: `builds.list` shows them, `local-cloud ls` not
+    tables = {"workerPools": "cloudbuild#workerPool"}
 
     def routes(self) -> dict[str, Handler]:
         prefix = "cloudbuild.projects.locations."
