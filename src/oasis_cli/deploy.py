@@ -61,9 +61,11 @@ def _raise_first(outcome: Outcome) -> None:
         raise error
 
 
-def plan_up(ctx: Context) -> list[Plan]:
-    """What `up` would do, from read-only calls."""
-    return list(_observe_all(ctx, build_graph(ctx.deployment)).values())
+def plan_up(ctx: Context, nodes: list[Node] | None = None) -> list[Plan]:
+    """What `up` would do (to `nodes`, the base infrastructure by default), from
+    read-only calls."""
+    nodes = build_graph(ctx.deployment) if nodes is None else nodes
+    return list(_observe_all(ctx, nodes).values())
 
 
 def up(ctx: Context, nodes: list[Node] | None = None) -> Outcome:
@@ -106,8 +108,11 @@ def _converge(ctx: Context, node: Node) -> str:
         observed = kind.settle(ctx.cloud, node, observed or {})
         found = kind.outputs(observed)
         journaled = entry.outputs if entry is not None else {}
-        recorded = all(journaled.get(k, v) == v for k, v in found.items())
-        if entry is not None and entry.state == "done" and recorded:
+        if entry is not None and entry.state == "done":
+            if any(journaled.get(k, v) != v for k, v in found.items()):
+                # what the resource says now (an image found again by its sources, the
+                # local cloud's endpoint) wins over what an earlier run recorded
+                ctx.ledger.record(node.key, outputs={**journaled, **found})
             report(node.key, "unchanged")
             return "unchanged"
         ctx.ledger.adopt(*args, outputs={**journaled, **found})

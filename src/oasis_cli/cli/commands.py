@@ -74,21 +74,42 @@ def plan(
 def up(
     ctx: typer.Context,
     allow_any_ip: AllowAnyIpOption = False,
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Also build the images and deploy the Ray layer, as one graph (the images "
+            "build while the cluster comes up).",
+        ),
+    ] = False,
     yes: YesOption = False,
     output: OutputOption = None,
 ) -> None:
     """Create or adopt the base infrastructure; safe to re-run, resumes after a crash."""
     opts = options(ctx, output=output, yes=yes, allow_any_ip=allow_any_ip)
     with open_session(opts, "up") as (session, context):
+        nodes = None
+        if everything:
+            from oasis_cli.resources import build_graph
+            from oasis_cli.resources.images import image_nodes
+            from oasis_cli.resources.kubeobjects import kube_nodes
+
+            d = session.deployment
+            nodes = [
+                *build_graph(d),
+                *image_nodes(d, opts.config_path.parent),
+                *kube_nodes(d, None),
+            ]
         if not opts.yes and sys.stdin.isatty() and not opts.json:
-            plans = deploy.plan_up(context)
+            plans = deploy.plan_up(context, nodes)
             opts.stdout.print(plan_table(plans))
             if all(p.action is Action.NOOP for p in plans):
                 opts.stdout.print("Nothing to do.")
                 return
             typer.confirm("Apply this plan?", abort=True)
-        outcome = deploy.up(context)
-    finish(opts, session, outcome, "up", retry="oasis up")
+        outcome = deploy.up(context, nodes)
+    retry = "oasis up --all" if everything else "oasis up"
+    finish(opts, session, outcome, "up", retry=retry)
 
 
 @app.command()

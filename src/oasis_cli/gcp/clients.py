@@ -106,8 +106,8 @@ class Cloud:
             return self._clients.setdefault(key, client)
 
     def kube(self, cluster_path: str) -> Any:
-        """The Kubernetes client of a GKE cluster, built once; None if the cluster does
-        not exist (so its objects are gone too)."""
+        """The Kubernetes client of a GKE cluster, built once; None while the cluster
+        does not exist (so neither do its objects; `up --all` creates it mid-run)."""
         key = f"kube:{cluster_path}"
         with self._lock:
             if key in self._clients:
@@ -115,7 +115,9 @@ class Cloud:
         from oasis_cli.kube.client import Kube, endpoint
 
         where = endpoint(self, cluster_path)
-        client = Kube(self, where) if where is not None else None
+        if where is None:
+            return None
+        client = Kube(self, where)
         with self._lock:
             return self._clients.setdefault(key, client)
 

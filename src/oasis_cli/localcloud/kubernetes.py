@@ -99,6 +99,8 @@ KINDS = (
     Kind("networking.gke.io", "v1", "networks", "Network", False, "multinet"),
 )
 BUILTIN_GROUPS = ("", "apps", "networking.k8s.io")
+BY_KIND = {kind.kind: kind for kind in KINDS}
+NAMESPACE, POD, RAYCLUSTER = BY_KIND["Namespace"], BY_KIND["Pod"], BY_KIND["RayCluster"]
 
 
 class KubeError(Exception):
@@ -425,7 +427,7 @@ def _check_body(call: Call, kube: KubeWorld, obj: Any) -> dict[str, Any]:
         if metadata.get("namespace", call.namespace) != call.namespace:
             raise KubeError(400, "the namespace of the object does not match the URL")
         metadata["namespace"] = call.namespace
-        if kube.get(KINDS[0], "", call.namespace) is None:
+        if kube.get(NAMESPACE, "", call.namespace) is None:
             raise KubeError(404, f'namespaces "{call.namespace}" not found')
     for label, value in metadata.get("labels", {}).items():
         if not isinstance(value, str) or len(value) > 63:
@@ -590,7 +592,7 @@ def react(kube: KubeWorld, kind: Kind, obj: dict[str, Any], env: Env) -> None:
 def _head_pod(kube: KubeWorld, cluster: dict[str, Any]) -> None:
     name = cluster["metadata"]["name"]
     namespace = cluster["metadata"]["namespace"]
-    pods = kube.list(KINDS[3], namespace, f"ray.io/cluster={name},ray.io/node-type=head")
+    pods = kube.list(POD, namespace, f"ray.io/cluster={name},ray.io/node-type=head")
     if pods:
         return
     template = copy.deepcopy(cluster["spec"]["headGroupSpec"]["template"])
@@ -622,7 +624,7 @@ def _head_pod(kube: KubeWorld, cluster: dict[str, Any]) -> None:
         "spec": template.get("spec", {}),
         "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}]},
     }
-    kube.put(KINDS[3], pod)
+    kube.put(POD, pod)
 
 
 def advance(kube: KubeWorld) -> None:
@@ -651,7 +653,7 @@ def advance(kube: KubeWorld) -> None:
 def _ray_ready(kube: KubeWorld, cluster: dict[str, Any]) -> None:
     name, namespace = cluster["metadata"]["name"], cluster["metadata"]["namespace"]
     address = "10.52.0.10"
-    for pod in kube.list(KINDS[3], namespace, f"ray.io/cluster={name},ray.io/node-type=head"):
+    for pod in kube.list(POD, namespace, f"ray.io/cluster={name},ray.io/node-type=head"):
         pod["status"] = {
             "phase": "Running",
             "podIP": address,
@@ -686,11 +688,11 @@ def heads(kube: KubeWorld) -> list[dict[str, Any]]:
 
 def head_of_pod(kube: KubeWorld, namespace: str, pod: str) -> dict[str, Any] | None:
     """The real Ray head a head pod stands for (None for other pods, or without Ray)."""
-    found = kube.get(KINDS[3], namespace, pod)
+    found = kube.get(POD, namespace, pod)
     if found is None:
         raise KubeError(404, f'pods "{pod}" not found')
     for ref in found["metadata"].get("ownerReferences", []):
-        owner = kube.get(KINDS[7], namespace, ref["name"])
+        owner = kube.get(RAYCLUSTER, namespace, ref["name"])
         if owner is not None:
             head: dict[str, Any] | None = owner.get("_private", {}).get("ray")
             return head

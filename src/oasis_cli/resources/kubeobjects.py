@@ -10,6 +10,7 @@ out, a RayCluster until it is `ready` with its head pod Ready.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -52,19 +53,37 @@ STEP = {
 }
 
 
-def kube_nodes(d: Deployment, image: str) -> list[Node]:
-    """One node per object of `render()`, in SPEC order; `image` is digest-pinned."""
+IMAGE_INPUT = "oasis:image-of-image:server"  # stands for the ray-server digest until bound
+
+
+def kube_nodes(d: Deployment, image: str | None) -> list[Node]:
+    """One node per object of `render()`, in SPEC order. `image` is the digest-pinned
+    ray-server; None takes it from what `image:server` records (for `up --all`)."""
     location = f"{d.region}/{d.names()['cluster.name']}"
     steps: dict[int, list[str]] = {}
     nodes = []
-    for obj in render(d, image):
+    for obj in render(d, image or IMAGE_INPUT):
         step = STEP[obj["kind"]]
         key = f"k8s:{obj['kind']}/{obj['metadata']['name']}"
         before = max((s for s in steps if s < step), default=0)
-        deps = ("cluster", *steps.get(before, []))
+        deps: tuple[str, ...] = ("cluster", *steps.get(before, []))
+        inputs = {}
+        if image is None and IMAGE_INPUT in json.dumps(obj):
+            deps, inputs = (*deps, "image:server"), {"image": ("image:server", "ref")}
         steps.setdefault(step, []).append(key)
-        nodes.append(Node(key, KIND, object_name(obj), location, deps, {"manifest": obj}))
+        spec = {"manifest": obj}
+        nodes.append(Node(key, KIND, object_name(obj), location, deps, spec, inputs=inputs))
     return nodes
+
+
+def manifest(node: Node) -> dict[str, Any]:
+    """The node's object, with the ray-server digest filled in when it is an input."""
+    obj: dict[str, Any] = node.spec["manifest"]
+    if "image" in node.spec:
+        if not node.spec["image"]:
+            raise CloudError(f"{node.key} ({node.name})", "ray-server has no recorded digest")
+        obj = json.loads(json.dumps(obj).replace(IMAGE_INPUT, node.spec["image"]))
+    return obj
 
 
 class KubeObject(Converging):
@@ -90,10 +109,11 @@ class KubeObject(Converging):
         return all(labels.get(k) == v for k, v in wanted.items())
 
     def compare(self, node: Node, observed: Mapping[str, Any]) -> list[Change]:
-        manifest = node.spec.get("manifest")
-        if manifest is None:
+        if "manifest" not in node.spec:
             return []
-        wanted = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+        if "image" in node.spec and not node.spec["image"]:
+            return [Change("image", None, "(after image:server)")]
+        wanted = {k: v for k, v in manifest(node).items() if k not in ("apiVersion", "kind")}
         return diff(wanted, observed)
 
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,7 +134,7 @@ class KubeObject(Converging):
         if kube is None:
             raise CloudError(f"{node.key} ({node.name})", "the cluster does not exist")
         with kube_errors(f"{node.key} ({node.name})"):
-            applied = kube.apply(node.spec["manifest"])
+            applied = kube.apply(manifest(node))
         on_operation.progress("applied")
         return self.outputs(self._wait(cloud, node, on_operation) or applied)
 
