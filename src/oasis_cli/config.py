@@ -457,15 +457,20 @@ def _version_problems(config: Config) -> list[str]:
     version = config.cluster.version
     if version is None:
         return []
+    return [f"cluster.version: {problem}" for problem in version_problems(version, config)]
+
+
+def version_problems(version: str, config: Config) -> list[str]:
+    """Why a GKE version cannot run this platform (empty when it can)."""
     try:
         wanted = gke_version(version)
     except ValueError:
-        return [f"cluster.version: {version!r}: not a GKE version like 1.33.5-gke.1080000"]
+        return [f"{version!r}: not a GKE version like 1.33.5-gke.1080000"]
     minimums = dict(MINIMUM_VERSIONS)
     if "flex-start" in config.gpu.capacity:
         minimums["flex-start GPU node pools"] = FLEX_START_MINIMUM
     return [
-        f"cluster.version: {version!r}: {feature} needs {minimum} or later"
+        f"{version!r}: {feature} needs {minimum} or later"
         for feature, minimum in minimums.items()
         if wanted < gke_version(minimum)
     ]

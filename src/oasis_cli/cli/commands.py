@@ -204,3 +204,32 @@ def finish(opts: Options, session: Session, outcome: Outcome, command: str, retr
         hint=f"The ledger is consistent. Fix the cause, then run `{retry}` again; it resumes "
         f"where this run stopped. Log: {session.log_path}",
     )
+
+
+@app.command()
+def doctor(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Preflight (read-only): credentials, project, permissions, APIs, the GPU machine
+    in the zone, GPU quota, the GKE version. Exit code 3 if anything would fail."""
+    from oasis_cli.doctor import checks
+    from oasis_cli.errors import PreflightError
+
+    opts = options(ctx, output=output)
+    with open_session(opts, "doctor", read_only=True, detect_ip=False) as (session, context):
+        results = checks(context.cloud, session.deployment)
+    failed = [check for check in results if check.status == "fail"]
+    if opts.json:
+        print_json({"ok": not failed, "checks": [vars(check) for check in results]})
+    else:
+        style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+        for check in results:
+            opts.stdout.print(
+                f"[{style[check.status]}]{check.status:<4}[/] {check.name:<12} {check.detail}",
+                soft_wrap=True,
+            )
+            if check.hint and check.status != "ok":
+                opts.stdout.print(f"     {'':<12} {check.hint}", soft_wrap=True)
+    if failed:
+        raise PreflightError(
+            f"{len(failed)} check(s) failed: " + ", ".join(c.name for c in failed),
+            hint="Fix them, then run `oasis doctor` again.",
+        )

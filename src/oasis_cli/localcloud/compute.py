@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from oasis_cli.localcloud import catalog
 from oasis_cli.localcloud.discovery import Api
 from oasis_cli.localcloud.server import HttpError, Latency, Request, Response
 from oasis_cli.localcloud.store import Store
@@ -85,6 +86,10 @@ class Compute:
         with self.store.transaction() as world:
             if collection in ("globalOperations", "regionOperations", "zoneOperations"):
                 return self._operation(world, collection, verb, params)
+            if collection in ("regions", "zones", "acceleratorTypes", "machineTypes"):
+                if verb != "get":
+                    raise HttpError(501, f"{method.id} is not simulated by the local cloud")
+                return Response(200, catalog.get(world, collection, params))
             if collection not in COLLECTIONS:
                 raise HttpError(501, f"{method.id} is not simulated by the local cloud")
             handler = getattr(self, f"_{verb}", None)

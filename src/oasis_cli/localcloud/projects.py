@@ -45,7 +45,15 @@ class ResourceManager(RestService):
             prefix + "get": self._get_project,
             prefix + "getIamPolicy": self._get_policy,
             prefix + "setIamPolicy": self._set_policy,
+            prefix + "testIamPermissions": self._test_permissions,
         }
+
+    def _test_permissions(self, world: dict, params: dict, request: Request) -> Response:
+        """The caller holds every permission but those `world["denied_permissions"]`
+        lists (tests set it)."""
+        asked = (request.body or {}).get("permissions", [])
+        denied = set(world.get("denied_permissions", []))
+        return Response(200, {"permissions": [p for p in asked if p not in denied]})
 
     def _get_project(self, world: dict, params: dict, request: Request) -> Response:
         project = params["name"].removeprefix("projects/")

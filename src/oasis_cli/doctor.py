@@ -1,0 +1,174 @@
+"""`oasis doctor`: is this project ready for the platform? Read-only checks, each
+answered ok, warn or fail with what to do: credentials, the project, permissions,
+APIs, the GPU machine in the zone, GPU and CPU quota in the region, and the GKE
+version the cluster would get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from oasis_cli.config import Deployment, version_problems
+from oasis_cli.errors import OasisError
+
+if TYPE_CHECKING:
+    from oasis_cli.gcp.clients import Cloud
+
+# What `up`, `build-images`, `ray deploy` and `binauth` call, one permission each.
+PERMISSIONS = (
+    "serviceusage.services.enable",
+    "compute.networks.create",
+    "compute.subnetworks.create",
+    "compute.firewalls.create",
+    "compute.routers.create",
+    "compute.globalAddresses.create",
+    "servicenetworking.services.addPeering",
+    "container.clusters.create",
+    "iam.serviceAccounts.create",
+    "resourcemanager.projects.setIamPolicy",
+    "storage.buckets.create",
+    "artifactregistry.repositories.create",
+    "cloudbuild.workerpools.create",
+    "cloudbuild.builds.create",
+    "secretmanager.secrets.create",
+    "binaryauthorization.policy.update",
+)
+DEFAULT_POOL_CPUS = 32
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+    hint: str = ""
+
+
+def _run(name: str, check: Callable[[], Check]) -> Check:
+    try:
+        return check()
+    except OasisError as exc:
+        return Check(name, "fail", exc.message, exc.hint or "")
+    except Exception as exc:  # an API error: the check could not be made
+        message = getattr(exc, "message", None) or str(exc)
+        return Check(name, "fail", message.splitlines()[0])
+
+
+def checks(cloud: Cloud, d: Deployment) -> list[Check]:
+    project = f"projects/{d.project}"
+
+    def credentials() -> Check:
+        if cloud.anonymous:
+            return Check("credentials", "ok", "the local cloud (anonymous)")
+        from google.auth.transport.requests import Request
+
+        cloud.credentials.refresh(Request())
+        account = getattr(cloud.credentials, "service_account_email", "") or "user credentials"
+        return Check("credentials", "ok", f"Application Default Credentials ({account})")
+
+    def project_state() -> Check:
+        found = cloud.client(
+            "cloudresourcemanager", "google.cloud.resourcemanager_v3", "ProjectsClient"
+        ).get_project(name=project)
+        state = found.state.name
+        if state != "ACTIVE":
+            return Check("project", "fail", f"{d.project} is {state}")
+        return Check("project", "ok", f"{d.project} (number {found.name.split('/')[-1]})")
+
+    def permissions() -> Check:
+        answer = cloud.client(
+            "cloudresourcemanager", "google.cloud.resourcemanager_v3", "ProjectsClient"
+        ).test_iam_permissions(request={"resource": project, "permissions": list(PERMISSIONS)})
+        missing = sorted(set(PERMISSIONS) - set(answer.permissions))
+        if missing:
+            return Check(
+                "permissions",
+                "fail",
+                "missing " + ", ".join(missing),
+                "Ask for roles/owner, or roles/editor plus roles/resourcemanager.projectIamAdmin.",
+            )
+        return Check("permissions", "ok", f"all {len(PERMISSIONS)} that oasis needs")
+
+    def apis() -> Check:
+        from oasis_cli.resources.apis import SERVICES
+
+        client = cloud.client("serviceusage", "google.cloud.service_usage_v1", "ServiceUsageClient")
+        names = [f"{project}/services/{api}.googleapis.com" for api in SERVICES]
+        found = client.batch_get_services(request={"parent": project, "names": names})
+        disabled = sorted(s.config.name for s in found.services if s.state.name != "ENABLED")
+        if disabled:
+            return Check(
+                "apis",
+                "warn",
+                "not enabled yet: " + ", ".join(disabled),
+                "`oasis up` enables them.",
+            )
+        return Check("apis", "ok", f"all {len(SERVICES)} enabled")
+
+    def machine() -> Check:
+        gpu = d.config.gpu
+        cloud.compute("MachineTypesClient").get(
+            project=d.project, zone=d.zone, machine_type=gpu.machine_type
+        )
+        cloud.compute("AcceleratorTypesClient").get(
+            project=d.project, zone=d.zone, accelerator_type=gpu.accelerator
+        )
+        return Check("gpu zone", "ok", f"{gpu.machine_type} with {gpu.accelerator} in {d.zone}")
+
+    def quotas() -> Check:
+        gpu = d.config.gpu
+        region = cloud.compute("RegionsClient").get(project=d.project, region=d.region)
+        free = {q.metric: q.limit - q.usage for q in region.quotas}
+        model = gpu.accelerator.split("-")[1].upper()  # nvidia-h200-141gb -> H200
+        wanted = []
+        if any(entry in ("spot", "flex-start") for entry in gpu.capacity):
+            wanted.append(f"PREEMPTIBLE_NVIDIA_{model}_GPUS")
+        if any(entry.startswith("reservation:") for entry in gpu.capacity) and not wanted:
+            return Check("quota", "ok", "GPUs come from the reservation")
+        problems, short = [], []
+        for metric in wanted:
+            have = free.get(metric, 0.0)
+            if have < gpu.count:
+                problems.append(f"{metric}: {have:.0f} free, one node needs {gpu.count}")
+            elif have < gpu.count * gpu.max_nodes:
+                short.append(
+                    f"{metric}: {have:.0f} free, {gpu.max_nodes} nodes need "
+                    f"{gpu.count * gpu.max_nodes}"
+                )
+        if free.get("CPUS", 0.0) < DEFAULT_POOL_CPUS:
+            problems.append(f"CPUS: {free.get('CPUS', 0.0):.0f} free, the default pool needs 32")
+        hint = f"Request more quota for {d.region} (IAM & Admin > Quotas)."
+        if problems:
+            return Check("quota", "fail", "; ".join(problems), hint)
+        if short:
+            return Check("quota", "warn", "; ".join(short), hint)
+        return Check("quota", "ok", f"{', '.join(wanted)} and CPUS in {d.region}")
+
+    def versions() -> Check:
+        config = cloud.container().get_server_config(name=f"{project}/locations/{d.region}")
+        version = d.config.cluster.version or config.default_cluster_version
+        problems = version_problems(version, d.config)
+        if d.config.cluster.version and version not in config.valid_master_versions:
+            problems.append(f"{version!r} is not offered in {d.region}")
+        if problems:
+            return Check(
+                "gke version",
+                "fail",
+                "; ".join(problems),
+                "Set cluster.version to a newer version GKE offers.",
+            )
+        source = "configured" if d.config.cluster.version else "the region's default"
+        return Check("gke version", "ok", f"{version} ({source})")
+
+    steps = [
+        ("credentials", credentials),
+        ("project", project_state),
+        ("permissions", permissions),
+        ("apis", apis),
+        ("gpu zone", machine),
+        ("quota", quotas),
+        ("gke version", versions),
+    ]
+    return [_run(name, step) for name, step in steps]

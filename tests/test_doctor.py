@@ -1,0 +1,70 @@
+"""`oasis doctor`: read-only preflight, exit code 3 when something would fail."""
+
+from __future__ import annotations
+
+from oasis_cli.localcloud.store import Store
+
+
+def statuses(result) -> dict[str, str]:
+    return {check["name"]: check["status"] for check in result.json()["checks"]}
+
+
+def test_a_fresh_project_passes_with_apis_still_to_enable(oasis, requests_log):
+    result = oasis("--local", "doctor", "--output", "json")
+    assert result.code == 0, result.stderr
+    assert statuses(result) == {
+        "credentials": "ok",
+        "project": "ok",
+        "permissions": "ok",
+        "apis": "warn",
+        "gpu zone": "ok",
+        "quota": "ok",
+        "gke version": "ok",
+    }
+    assert not [
+        r
+        for r in requests_log()
+        if r["method"] not in ("GET",)
+        and "testIamPermissions" not in r["path"]
+        and ":batchGet" not in r["path"]
+    ]
+
+
+def test_after_up_every_check_is_ok(deployed, oasis):
+    result = oasis("--local", "doctor")
+    assert result.code == 0, result.stderr
+    assert "warn" not in result.stdout and "fail" not in result.stdout
+
+
+def test_missing_permissions_fail_with_exit_3(oasis, cloud_dir):
+    with Store(cloud_dir).transaction() as world:
+        world["denied_permissions"] = ["container.clusters.create"]
+    result = oasis("--local", "doctor")
+    assert result.code == 3
+    assert "missing container.clusters.create" in result.stdout
+    assert "1 check(s) failed: permissions" in result.stderr
+
+
+def test_a_zone_without_h200_fails(oasis):
+    result = oasis("--local", "--set", "zone=us-south1-a", "doctor", "--output", "json")
+    assert result.code == 3
+    assert statuses(result)["gpu zone"] == "fail"
+
+
+def test_gpu_quota_below_one_node_fails_and_below_max_warns(oasis, cloud_dir):
+    with Store(cloud_dir).transaction() as world:
+        world["quotas"] = {"us-south1": {"PREEMPTIBLE_NVIDIA_H200_GPUS": 4.0}}
+    failed = oasis("--local", "doctor", "--output", "json")
+    assert failed.code == 3
+    assert statuses(failed)["quota"] == "fail"
+    with Store(cloud_dir).transaction() as world:
+        world["quotas"] = {"us-south1": {"PREEMPTIBLE_NVIDIA_H200_GPUS": 16.0}}
+    warned = oasis("--local", "doctor", "--output", "json")
+    assert warned.code == 0
+    assert statuses(warned)["quota"] == "warn"
+
+
+def test_a_version_gke_does_not_offer_fails(oasis):
+    result = oasis("--local", "--set", "cluster.version=1.35.0-gke.100", "doctor")
+    assert result.code == 3
+    assert "is not offered in us-south1" in result.stdout
