@@ -299,3 +299,15 @@ def test_status_json_lists_the_build_of_each_image(built, oasis):
     recorded = {row["key"]: row["outputs"] for row in rows}
     assert json.dumps(recorded["image:server"]).count("sha256:") >= 1
     assert recorded["image:server"]["build"] and recorded["image:server"]["source_hash"]
+
+
+def test_a_failed_rebuild_keeps_the_last_good_digest_on_record(built, oasis, cloud_dir, ledger):
+    good = images_of(ledger)["image:server"]["outputs"]["digest"]
+    faults.add(
+        Store(cloud_dir),
+        {"action": "fail_operation", "path": "/builds$", "target": "ray-server", "message": "boom"},
+    )
+    assert oasis("--local", "build-images", "--only", "server", "--force").code == 1
+    entry = images_of(ledger)["image:server"]
+    assert entry["state"] == "failed"
+    assert entry["outputs"]["digest"] == good

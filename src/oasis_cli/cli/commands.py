@@ -1,4 +1,4 @@
-"""`oasis init | plan | up | status | down`: parse, load, call one function, render."""
+"""`oasis init | plan | up | status | down | doctor`: parse, load, call one function, render."""
 
 from __future__ import annotations
 
@@ -208,8 +208,11 @@ def finish(opts: Options, session: Session, outcome: Outcome, command: str, retr
 
 @app.command()
 def doctor(ctx: typer.Context, output: OutputOption = None) -> None:
-    """Preflight (read-only): credentials, project, permissions, APIs, the GPU machine
-    in the zone, GPU quota, the GKE version. Exit code 3 if anything would fail."""
+    """Read-only preflight; exit code 3 if anything would fail.
+
+    Checks credentials, the project, permissions, APIs, the GPU machine in the zone,
+    GPU and CPU quota and the GKE version.
+    """
     from oasis_cli.doctor import checks
     from oasis_cli.errors import PreflightError
 

@@ -52,8 +52,10 @@ def build_images(
     ] = False,
     output: OutputOption = None,
 ) -> None:
-    """Build ray-base, then ray-server FROM its digest, with Cloud Build on the private
-    pool; record both digests. Unchanged sources build nothing."""
+    """Build ray-base, then ray-server FROM its digest, on the private pool.
+
+    Records both digests in the ledger; unchanged sources build nothing.
+    """
     from oasis_cli.resources.images import image_nodes
 
     opts = options(ctx, output=output)
@@ -87,8 +89,10 @@ def binauth(
     ] = False,
     output: OutputOption = None,
 ) -> None:
-    """Require the built-by-cloud-build attestor for the cluster's images (Binary
-    Authorization); `oasis down` restores the policy as it was."""
+    """Require Cloud Build attestations for the cluster's images (Binary Authorization).
+
+    Dry-run (audit only) unless --enforce; `oasis down` restores the policy as it was.
+    """
     from oasis_cli.resources.binauth import binauth_nodes
 
     opts = options(ctx, output=output)

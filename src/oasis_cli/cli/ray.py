@@ -33,8 +33,10 @@ def server_image(ledger: Ledger) -> str:
 
 @ray_app.command("deploy")
 def ray_deploy(ctx: typer.Context, output: OutputOption = None) -> None:
-    """Apply the Kubernetes layer (SPEC section 5) with server-side apply, in order,
-    waiting until the Ray head is ready. Safe to re-run."""
+    """Apply the Kubernetes and Ray layer and wait until the Ray head is ready.
+
+    Server-side apply in SPEC order, each object waited on; safe to re-run.
+    """
     from oasis_cli.resources.kubeobjects import kube_nodes
 
     opts = options(ctx, output=output)
@@ -102,9 +104,11 @@ def kubeconfig(
         ),
     ] = None,
 ) -> None:
-    """Write or update a kubeconfig context for the cluster, as `gcloud container
-    clusters get-credentials` does (kubectl then authenticates with
-    gke-gcloud-auth-plugin)."""
+    """Write or update a kubeconfig context for the cluster.
+
+    As `gcloud container clusters get-credentials` does: kubectl then authenticates
+    with gke-gcloud-auth-plugin.
+    """
     from oasis_cli.kube.kubeconfig import write
 
     opts = options(ctx)
@@ -151,8 +155,11 @@ def dashboard(
     port: Annotated[int, typer.Option("--port", help="Local port.", min=0, max=65535)] = 8265,
     open_browser: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False,
 ) -> None:
-    """Forward the Ray dashboard to http://127.0.0.1:PORT until Ctrl-C (reconnects
-    when the head pod or the connection drops)."""
+    """Forward the Ray dashboard to http://127.0.0.1:PORT until Ctrl-C.
+
+    Each connection gets its own port-forward stream to the Running head pod, so a
+    dropped connection or a new head pod is picked up by the next request.
+    """
     from oasis_cli.kube.forward import NoPod
 
     opts = options(ctx)
@@ -197,8 +204,10 @@ def ray_submit(
         typer.Option("--runtime-env", help="JSON or YAML file with the job's runtime env."),
     ] = None,
 ) -> None:
-    """Run `-- CMD...` as a Ray job through the dashboard's Jobs API; stream its logs
-    and exit with its outcome (0 if it succeeded, 1 otherwise)."""
+    """Run `-- CMD...` as a Ray job and stream its log; exit 0 if it succeeded.
+
+    Goes through the dashboard's Jobs API; --working-dir is uploaded as a package.
+    """
     import shlex
 
     import yaml
