@@ -84,7 +84,7 @@ def reset(ctx: typer.Context, yes: YesOption = False) -> None:
     if not opts.yes:
         typer.confirm(f"Delete {opts.state_root}?", abort=True)
     if opts.local_cloud_dir.is_dir():
-        from oasis_cli.localcloud.kubernetes import stop_all
+        from oasis_cli.localcloud.kubecontrol import stop_all
         from oasis_cli.localcloud.store import Store
 
         with Store(opts.local_cloud_dir).transaction() as world:

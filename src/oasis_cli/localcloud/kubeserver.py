@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from oasis_cli.localcloud import kubecontrol, kubeworld
 from oasis_cli.localcloud import kubernetes as k8s
 from oasis_cli.localcloud.tls import server_certificate
 
@@ -67,19 +68,19 @@ class KubeServer:
         assert self._server is not None
         return f"127.0.0.1:{self._server.server_address[1]}"
 
-    def env(self) -> k8s.Env:
-        return k8s.Env(self.cloud.latency, self.cloud.store.directory)
+    def env(self) -> kubeworld.Env:
+        return kubeworld.Env(self.cloud.latency, self.cloud.store.directory)
 
-    def transact(self, cluster_path: str, work: Callable[[dict, k8s.KubeWorld], Any]) -> Any:
+    def transact(self, cluster_path: str, work: Callable[[dict, kubeworld.KubeWorld], Any]) -> Any:
         """Run `work(cluster, kube)` on a running cluster, in one committed transaction."""
         self.cloud.advance()
         with self.cloud.store.transaction() as world:
             cluster = world.get("container", {}).get("clusters", {}).get(cluster_path)
             if cluster is None:
-                raise k8s.KubeError(404, f"no cluster {cluster_path}")
+                raise kubeworld.KubeError(404, f"no cluster {cluster_path}")
             if cluster.get("status") != "RUNNING":
-                raise k8s.KubeError(503, f"cluster {cluster_path} is {cluster.get('status')}")
-            return work(cluster, k8s.KubeWorld(world, cluster_path))
+                raise kubeworld.KubeError(503, f"cluster {cluster_path} is {cluster.get('status')}")
+            return work(cluster, kubeworld.KubeWorld(world, cluster_path))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -96,12 +97,12 @@ class _Handler(BaseHTTPRequestHandler):
         status = 500
         try:
             if len(parts) < 5 or parts[1] != "k8s":
-                raise k8s.KubeError(404, "the server could not find the requested resource")
+                raise kubeworld.KubeError(404, "the server could not find the requested resource")
             project, location, name = parts[2:5]
             cluster_path = f"projects/{project}/locations/{location}/clusters/{name}"
             path = "/" + "/".join(p for p in parts[5:] if p)  # `/version/` is `/version`
             if not self.headers.get("Authorization", "").startswith("Bearer "):
-                raise k8s.KubeError(401, "Unauthorized")
+                raise kubeworld.KubeError(401, "Unauthorized")
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             if path.endswith("/portforward") and self.headers.get("Upgrade", "").lower() == (
@@ -117,13 +118,13 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = self.kube.transact(
                 cluster_path, lambda cluster, kube: self._call(cluster, kube, path, query, raw)
             )
-        except k8s.KubeError as exc:
+        except kubeworld.KubeError as exc:
             status, body = exc.code, exc.status()
         except Exception as exc:  # a simulation bug must answer, not hang the client
             import traceback
 
             traceback.print_exc()
-            status, body = 500, k8s.KubeError(500, f"local cloud error: {exc!r}").status()
+            status, body = 500, kubeworld.KubeError(500, f"local cloud error: {exc!r}").status()
         finally:
             self.kube.cloud.store.append_log(
                 {
@@ -143,7 +144,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-    def _call(self, cluster: dict, kube: k8s.KubeWorld, path: str, query: dict, raw: bytes) -> Any:
+    def _call(
+        self, cluster: dict, kube: kubeworld.KubeWorld, path: str, query: dict, raw: bytes
+    ) -> Any:
         found = k8s.discovery(cluster, path)
         if found is not None:
             return 200, found
@@ -155,14 +158,14 @@ class _Handler(BaseHTTPRequestHandler):
 
                 body = yaml.safe_load(raw) if "yaml" in content_type else json.loads(raw)
             except (ValueError, yaml.YAMLError) as exc:
-                raise k8s.KubeError(400, f"the request body is not valid: {exc}") from None
+                raise kubeworld.KubeError(400, f"the request body is not valid: {exc}") from None
         call = k8s.parse(cluster, self.command, path, query, body, content_type)
         return k8s.handle(cluster, kube, call, self.kube.env())
 
     # --- watch -------------------------------------------------------------------
 
     def _watch(self, cluster_path: str, path: str, query: dict[str, str]) -> None:
-        def snapshot(cluster: dict, kube: k8s.KubeWorld) -> dict[str, dict]:
+        def snapshot(cluster: dict, kube: kubeworld.KubeWorld) -> dict[str, dict]:
             call = k8s.parse(cluster, "GET", path, query, None, "")
             items = kube.list(call.kind, call.namespace, query.get("labelSelector", ""))
             if call.name:
@@ -187,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
                         self._chunk(
                             {
                                 "type": "MODIFIED" if key in sent else "ADDED",
-                                "object": k8s.public(obj),
+                                "object": kubeworld.public(obj),
                             }
                         )
                     sent[key] = version
@@ -199,7 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(WATCH_POLL_S)
                 seen = self.kube.transact(cluster_path, snapshot)
             self.wfile.write(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, k8s.KubeError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, kubeworld.KubeError):
             self.close_connection = True
 
     def _chunk(self, event: dict[str, Any]) -> None:
@@ -214,11 +217,11 @@ class _Handler(BaseHTTPRequestHandler):
         namespace, pod = parts[3], parts[5]
         port = int(query.get("ports", "0").split(",")[0] or 0)
         head = self.kube.transact(
-            cluster_path, lambda cluster, kube: k8s.head_of_pod(kube, namespace, pod)
+            cluster_path, lambda cluster, kube: kubecontrol.head_of_pod(kube, namespace, pod)
         )
         protocols = [p.strip() for p in self.headers.get("Sec-WebSocket-Protocol", "").split(",")]
         if PROTOCOL not in protocols:
-            raise k8s.KubeError(400, f"port-forward needs the {PROTOCOL} subprotocol")
+            raise kubeworld.KubeError(400, f"port-forward needs the {PROTOCOL} subprotocol")
         accept = base64.b64encode(
             hashlib.sha1((self.headers["Sec-WebSocket-Key"] + WEBSOCKET_GUID).encode()).digest()
         ).decode()

@@ -153,13 +153,13 @@ class LocalCloud:
     def advance(self) -> None:
         """Finish every due operation of every service, in a transaction of its own, so
         each request sees one up-to-date world even if it then fails."""
-        from oasis_cli.localcloud import kubernetes
+        from oasis_cli.localcloud import kubecontrol
 
         services = self.services or self._build_services()
         with self.store.transaction() as world:
             for service in services.values():
                 service.advance(world)
-            kubernetes.advance_all(world)
+            kubecontrol.advance_all(world)
 
     def inventory(self) -> list[dict[str, Any]]:
         """Every resource of every service, as GET returns it (what `local-cloud ls` shows)."""
