@@ -1,4 +1,4 @@
-"""`up -> status -> down` against a real Google Cloud project.
+"""`doctor -> up --all -> status -> down` against a real Google Cloud project.
 
 What the local cloud cannot prove (quotas, permissions, capacity, API-specific
 validation) is checked here. Skipped unless OASIS_CLOUD_TEST_PROJECT names a project
@@ -40,10 +40,12 @@ def oasis(workdir: Path, deployment: str, *args: str) -> subprocess.CompletedPro
     )
 
 
-def test_up_status_down_on_a_real_project(tmp_path: Path):
-    deployment = f"ci{uuid.uuid4().hex[:6]}"  # one deployment for the three commands
+def test_doctor_up_all_status_down_on_a_real_project(tmp_path: Path):
+    deployment = f"ci{uuid.uuid4().hex[:6]}"  # one deployment for every command
+    doctor = oasis(tmp_path, deployment, "doctor")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     try:
-        up = oasis(tmp_path, deployment, "up", "--yes")
+        up = oasis(tmp_path, deployment, "up", "--all", "--yes")  # images and Ray too
         assert up.returncode == 0, up.stderr
         status = oasis(tmp_path, deployment, "status", "--output", "json")
         assert status.returncode == 0, status.stderr
