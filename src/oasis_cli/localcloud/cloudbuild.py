@@ -27,7 +27,7 @@ from typing import Any
 
 from oasis_cli.localcloud import buildconfig, dockerbuild, iampolicy
 from oasis_cli.localcloud.peering import NETWORK, compute_network, connection_of
-from oasis_cli.localcloud.projects import project_number
+from oasis_cli.localcloud.projects import project_number, service_account_exists
 from oasis_cli.localcloud.registry import pull_problem, push_image
 from oasis_cli.localcloud.rest import Handler, RestService, normalize, public, timestamp
 from oasis_cli.localcloud.server import HttpError, Request, Response
@@ -160,7 +160,7 @@ class CloudBuild(RestService):
         build_id = str(uuid.uuid4())
         account = body.get("serviceAccount", "")
         email = account.rsplit("/", 1)[-1]
-        if account and not _account_exists(world, email):
+        if account and not service_account_exists(world, email):
             raise buildconfig.invalid(f"service account {email} does not exist")
         logs = self._logs_object(world, body, build_id)
         values = {
@@ -201,7 +201,7 @@ class CloudBuild(RestService):
         }
         self.table(world, "builds")[name] = build
         metadata_type = TYPE + "BuildOperationMetadata"
-        metadata = {"@type": metadata_type, "build": self._view(build)}
+        metadata = {"@type": metadata_type, "build": public(build)}
         response = self.operation(
             world,
             request,
@@ -348,20 +348,14 @@ class CloudBuild(RestService):
         run.lines += ["DONE"]
         return run
 
-    def _view(self, build: dict[str, Any]) -> dict[str, Any]:
-        return public(build)
-
-    def render(self, table: str, resource: dict[str, Any]) -> dict[str, Any]:
-        return public(resource)
-
     def _get_build(self, world: dict, params: dict, request: Request) -> Response:
-        return Response(200, self._view(self.find(world, "builds", params["name"])))
+        return Response(200, public(self.find(world, "builds", params["name"])))
 
     def _list_builds(self, world: dict, params: dict, request: Request) -> Response:
         parent = params["parent"]
         clauses = _parse_filter(request.param("filter") or "")
         found = [
-            self._view(build)
+            public(build)
             for name, build in self.table(world, "builds").items()
             if name.startswith(parent + "/builds/") and _selected(build, clauses)
         ]
@@ -374,7 +368,7 @@ class CloudBuild(RestService):
             self._finish(world, build, "CANCELLED", time.time())
             build["_lines"] = [*build["_lines"][: build["_written"]], "CANCELLED"]
             self._write_log(world, build, len(build["_lines"]))
-        return Response(200, self._view(build))
+        return Response(200, public(build))
 
     # --- time ------------------------------------------------------------------------
 
@@ -432,7 +426,7 @@ class CloudBuild(RestService):
         if operation is None:
             return
         operation["_done_at"] = min(operation["_done_at"], at)
-        view = {"@type": TYPE + "Build", **self._view(build)}
+        view = {"@type": TYPE + "Build", **public(build)}
         operation["metadata"] = {"@type": TYPE + "BuildOperationMetadata", "build": view}
         operation["_response"] = view
         if status != "SUCCESS":
@@ -446,13 +440,6 @@ class CloudBuild(RestService):
         text = "".join(line + "\n" for line in build["_lines"][:due])
         put_object(self.store, world, bucket, name, text.encode(), "text/plain; charset=utf-8")
         build["_written"] = due
-
-
-def _account_exists(world: dict[str, Any], email: str) -> bool:
-    project = email.partition("@")[2].removesuffix(".iam.gserviceaccount.com")
-    return f"projects/{project}/serviceAccounts/{email}" in world.get("iam", {}).get(
-        "serviceAccounts", {}
-    )
 
 
 def _can(world: dict[str, Any], bucket: str, email: str, roles: tuple[str, ...]) -> bool:

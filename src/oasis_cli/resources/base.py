@@ -159,6 +159,13 @@ class Converging(Kind):
         return self.create(cloud, node, request_id, on_operation)
 
 
+def labelled(found: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
+    """Whether `found` labels (or annotations) carry every `wanted` one: the ownership
+    test of every kind with labels."""
+    found = found or {}
+    return all(found.get(key) == value for key, value in wanted.items())
+
+
 def fetch(node: Node, call: Callable[[], Any]) -> dict[str, Any] | None:
     """A GAPIC read as a plain dict, or None when the resource does not exist; other
     errors name the node."""

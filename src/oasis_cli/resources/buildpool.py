@@ -19,7 +19,7 @@ from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.gcp.waiter import wait_longrunning, wait_until
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Kind, OnOperation, fetch, remove_longrunning
+from oasis_cli.resources.base import Kind, OnOperation, fetch, labelled, remove_longrunning
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -189,8 +189,7 @@ class WorkerPool(Kind):
         return found
 
     def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
-        annotations = observed.get("annotations", {})
-        return all(annotations.get(k) == v for k, v in node.spec["annotations"].items())
+        return labelled(observed.get("annotations"), node.spec["annotations"])
 
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
         return {"name": observed.get("name", "")}

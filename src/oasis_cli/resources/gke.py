@@ -20,7 +20,7 @@ from oasis_cli.gcp.errors import api_errors, transient_retry, until_cluster_is_f
 from oasis_cli.gcp.messages import to_message
 from oasis_cli.gcp.waiter import wait_gke, wait_until
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Change, Kind, OnOperation, diff, fetch, remove
+from oasis_cli.resources.base import Change, Kind, OnOperation, diff, fetch, labelled, remove
 from oasis_cli.resources.iam import email
 
 if TYPE_CHECKING:
@@ -246,8 +246,7 @@ class Cluster(_GkeKind):
         )
 
     def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
-        labels = observed.get("resource_labels", {})
-        return all(labels.get(k) == v for k, v in node.spec["resource_labels"].items())
+        return labelled(observed.get("resource_labels"), node.spec["resource_labels"])
 
     def compare(self, node: Node, observed: Mapping[str, Any]) -> list[Change]:
         """The settings, not the node pools (managed as nodes of their own)."""
@@ -322,8 +321,7 @@ class NodePool(_GkeKind):
 
     def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
         wanted = node.spec.get("config", {}).get("resource_labels", {})
-        labels = observed.get("config", {}).get("resource_labels", {})
-        return all(labels.get(k) == v for k, v in wanted.items())
+        return labelled(observed.get("config", {}).get("resource_labels"), wanted)
 
     def compare(self, node: Node, observed: Mapping[str, Any]) -> list[Change]:
         return diff(self._pool_spec(node), observed)

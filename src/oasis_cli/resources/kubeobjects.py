@@ -19,7 +19,7 @@ from oasis_cli.errors import CloudError
 from oasis_cli.gcp.waiter import wait_until
 from oasis_cli.graph import Node
 from oasis_cli.kube.manifests import render
-from oasis_cli.resources.base import Change, Converging, OnOperation, diff
+from oasis_cli.resources.base import Change, Converging, OnOperation, diff, labelled
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -103,10 +103,8 @@ class KubeObject(Converging):
         return found
 
     def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
-        labels = observed.get("metadata", {}).get("labels") or {}
         wanted = node.spec.get("manifest", {}).get("metadata", {}).get("labels")
-        wanted = wanted or node.spec.get("labels", {})
-        return all(labels.get(k) == v for k, v in wanted.items())
+        return labelled(observed.get("metadata", {}).get("labels"), wanted or node.spec["labels"])
 
     def compare(self, node: Node, observed: Mapping[str, Any]) -> list[Change]:
         if "manifest" not in node.spec:

@@ -15,7 +15,7 @@ from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.gcp.waiter import wait_longrunning
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Kind, OnOperation, fetch, remove_longrunning
+from oasis_cli.resources.base import Kind, OnOperation, fetch, labelled, remove_longrunning
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -130,8 +130,7 @@ class Repository(Kind):
         return fetch(node, lambda: self._client(cloud).get_repository(name=name, retry=retry))
 
     def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
-        labels = observed.get("labels", {})
-        return all(labels.get(k) == v for k, v in node.spec["labels"].items())
+        return labelled(observed.get("labels"), node.spec["labels"])
 
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
         return {"uri": observed.get("registry_uri", "")}

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from oasis_cli.config import Deployment
 from oasis_cli.gcp.errors import api_errors
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Change, Kind, OnOperation, remove
+from oasis_cli.resources.base import Change, Kind, OnOperation, labelled, remove
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -54,8 +54,7 @@ class Bucket(Kind):
         }
 
     def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
-        labels = observed.get("labels", {})
-        return all(labels.get(k) == v for k, v in node.spec["labels"].items())
+        return labelled(observed.get("labels"), node.spec["labels"])
 
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
         return {"url": f"gs://{observed['name']}"} if "name" in observed else {}
