@@ -50,17 +50,13 @@ def ray_deploy(ctx: typer.Context, output: OutputOption = None) -> None:
 @ray_app.command("status")
 def ray_status(ctx: typer.Context, output: OutputOption = None) -> None:
     """The RayCluster's state and its head and worker pods."""
+    from oasis_cli.kube.client import pod_ready
     from oasis_cli.kube.errors import kube_errors
 
     opts = options(ctx, output=output)
     with open_session(opts, "ray-status", read_only=True, detect_ip=False) as (session, context):
-        d = session.deployment
-        ray = d.config.ray
-        kube = context.cloud.kube(
-            cluster_path(context.cloud.project, d.region, d.names()["cluster.name"])
-        )
-        if kube is None:
-            raise PreflightError("the cluster does not exist.", hint="Run `oasis up` first.")
+        ray = session.deployment.config.ray
+        kube = cluster_kube(context, session.deployment)
         with kube_errors(f"RayCluster {ray.cluster_name}"):
             cluster = kube.get("ray.io/v1", "RayCluster", ray.cluster_name, ray.namespace)
             pods = kube.list("v1", "Pod", ray.namespace, f"ray.io/cluster={ray.cluster_name}")
@@ -73,10 +69,7 @@ def ray_status(ctx: typer.Context, output: OutputOption = None) -> None:
             "pod": pod["metadata"]["name"],
             "type": pod["metadata"].get("labels", {}).get("ray.io/node-type", ""),
             "phase": (pod.get("status") or {}).get("phase", ""),
-            "ready": any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in (pod.get("status") or {}).get("conditions") or []
-            ),
+            "ready": pod_ready(pod),
         }
         for pod in pods
     ]
@@ -90,8 +83,16 @@ def ray_status(ctx: typer.Context, output: OutputOption = None) -> None:
         opts.stdout.print(f"  {row['type']:<7} {row['pod']:<40} {row['phase']:<10} {ready}")
 
 
-def cluster_path(project: str, region: str, cluster: str) -> str:
-    return f"projects/{project}/locations/{region}/clusters/{cluster}"
+def cluster_kube(context: Any, d: Any) -> Any:
+    """The deployment's cluster's Kubernetes client; refuses (exit 3) without a cluster."""
+    from oasis_cli.kube.client import cluster_path
+
+    kube = context.cloud.kube(
+        cluster_path(context.cloud.project, d.region, d.names()["cluster.name"])
+    )
+    if kube is None:
+        raise PreflightError("the cluster does not exist.", hint="Run `oasis up` first.")
+    return kube
 
 
 @app.command()
@@ -115,7 +116,7 @@ def kubeconfig(
     with open_session(opts, "kubeconfig", read_only=True, detect_ip=False) as (session, context):
         d = session.deployment
         name = d.names()["cluster.name"]
-        from oasis_cli.kube.client import endpoint
+        from oasis_cli.kube.client import cluster_path, endpoint
 
         where = endpoint(context.cloud, cluster_path(context.cloud.project, d.region, name))
         if where is None:
@@ -137,13 +138,13 @@ def _forwarder(context: Any, session: Any, local_port: int, on_event: Any) -> An
     from oasis_cli.kube.forward import Forwarder
 
     d = session.deployment
-    kube = context.cloud.kube(
-        cluster_path(context.cloud.project, d.region, d.names()["cluster.name"])
-    )
-    if kube is None:
-        raise PreflightError("the cluster does not exist.", hint="Run `oasis up` first.")
     forwarder = Forwarder(
-        kube, d.config.ray.namespace, DASHBOARD_SERVICE, DASHBOARD_PORT, local_port, on_event
+        cluster_kube(context, d),
+        d.config.ray.namespace,
+        DASHBOARD_SERVICE,
+        DASHBOARD_PORT,
+        local_port,
+        on_event,
     )
     forwarder.pod()  # fail now, clearly, if nothing serves the dashboard
     return forwarder

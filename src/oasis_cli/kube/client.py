@@ -25,6 +25,16 @@ FIELD_MANAGER = "oasis"
 LOCAL_TOKEN = "oasis-local"
 
 
+def cluster_path(project: str, region: str, cluster: str) -> str:
+    return f"projects/{project}/locations/{region}/clusters/{cluster}"
+
+
+def pod_ready(pod: dict[str, Any]) -> bool:
+    """Whether a pod (as the API returns it) has its Ready condition true."""
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
 @dataclass(frozen=True)
 class Endpoint:
     server: str  # https://host[:port][/path]

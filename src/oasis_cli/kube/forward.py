@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from oasis_cli.errors import OasisError
+from oasis_cli.kube.client import pod_ready
 
 log = logging.getLogger(__name__)
 ACCEPT_POLL_S = 0.2
@@ -64,12 +65,7 @@ class Forwarder:
                 f"{k}={v}" for k, v in (service["spec"].get("selector") or {}).items()
             )
             for pod in self.kube.list("v1", "Pod", self.namespace, selector):
-                status = pod.get("status") or {}
-                ready = any(
-                    c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in status.get("conditions") or []
-                )
-                if status.get("phase") == "Running" and ready:
+                if (pod.get("status") or {}).get("phase") == "Running" and pod_ready(pod):
                     if pod["metadata"]["name"] != self._pod:
                         self.on_event(f"forwarding to pod {pod['metadata']['name']}")
                     self._pod = pod["metadata"]["name"]

@@ -18,7 +18,7 @@ from typing import Any
 
 from oasis_cli.config import Deployment
 from oasis_cli.errors import OasisError
-from oasis_cli.resources.gke import COMPUTE_CLASS, POOL_SUFFIX
+from oasis_cli.resources.gke import COMPUTE_CLASS, node_networks, pool_name
 from oasis_cli.sources import shipped
 
 PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
@@ -68,7 +68,7 @@ def priorities(d: Deployment) -> list[dict[str, Any]]:
     rules = []
     for entry in d.config.gpu.capacity:
         kind, _, reservation = entry.partition(":")
-        rule: dict[str, Any] = {"nodepools": [f"{d.name}-h200-{POOL_SUFFIX[kind]}"]}
+        rule: dict[str, Any] = {"nodepools": [pool_name(d, entry)]}
         if kind == "spot":
             rule["spot"] = True
         elif kind == "flex-start":
@@ -83,24 +83,15 @@ def priorities(d: Deployment) -> list[dict[str, Any]]:
 
 
 def networks(d: Deployment) -> list[dict[str, str]]:
-    """The pod networks in NIC order: gvnic-1 (eth1), then rdma-0..7 (eth2..eth9)."""
-    names = d.names()
+    """The pod networks on the node pools' NICs, in their order: gvnic-1 (eth1), then
+    rdma-0..7 (eth2..eth9)."""
+    (gvnic_vpc, gvnic_subnet), *rdma = node_networks(d)
     found = [
-        {
-            "network": "gvnic-1",
-            "vpc": names["network.primary_network"],
-            "subnet": names["network.primary_subnet"],
-            "device_mode": "NetDevice",
-        }
+        {"network": "gvnic-1", "vpc": gvnic_vpc, "subnet": gvnic_subnet, "device_mode": "NetDevice"}
     ]
     found += [
-        {
-            "network": f"rdma-{i}",
-            "vpc": names["network.rdma_network"],
-            "subnet": subnet,
-            "device_mode": "RDMA",
-        }
-        for i, (subnet, _) in enumerate(d.rdma_subnets)
+        {"network": f"rdma-{i}", "vpc": vpc, "subnet": subnet, "device_mode": "RDMA"}
+        for i, (vpc, subnet) in enumerate(rdma)
     ]
     return found
 

@@ -107,16 +107,25 @@ def cluster_nodes(d: Deployment) -> list[Node]:
     return [cluster, *(_pool(d, cluster_sa, entry) for entry in config.gpu.capacity)]
 
 
-def _pool(d: Deployment, service_account: str, entry: str) -> Node:
+def pool_name(d: Deployment, entry: str) -> str:
+    """The GPU node pool of one capacity entry (`spot`, `flex-start`, `reservation:x`)."""
+    return f"{d.name}-h200-{POOL_SUFFIX[entry.partition(':')[0]]}"
+
+
+def node_networks(d: Deployment) -> list[tuple[str, str]]:
+    """(VPC, subnet) of the GPU nodes' additional NICs, in NIC order: gVNIC (nic1),
+    then RDMA subnets 0..7 (nic2..nic9). Pods' interfaces follow the same order."""
     names = d.names()
+    gvnic = (names["network.primary_network"], names["network.primary_subnet"])
+    rdma = names["network.rdma_network"]
+    return [gvnic, *((rdma, subnet) for subnet, _ in d.rdma_subnets)]
+
+
+def _pool(d: Deployment, service_account: str, entry: str) -> Node:
     gpu = d.config.gpu
     kind, _, reservation = entry.partition(":")
-    name = f"{d.name}-h200-{POOL_SUFFIX[kind]}"
-    rdma = names["network.rdma_network"]
-    networks = [
-        {"network": names["network.primary_network"], "subnetwork": names["network.primary_subnet"]}
-    ]
-    networks += [{"network": rdma, "subnetwork": subnet} for subnet, _ in d.rdma_subnets]
+    name = pool_name(d, entry)
+    networks = [{"network": vpc, "subnetwork": subnet} for vpc, subnet in node_networks(d)]
     config: dict[str, Any] = {
         "machine_type": gpu.machine_type,
         "accelerators": [

@@ -18,6 +18,7 @@ from oasis_cli.config import Deployment
 from oasis_cli.errors import CloudError
 from oasis_cli.gcp.waiter import wait_until
 from oasis_cli.graph import Node
+from oasis_cli.kube.client import cluster_path, pod_ready
 from oasis_cli.kube.manifests import render
 from oasis_cli.resources.base import Change, Converging, OnOperation, diff, labelled
 
@@ -92,7 +93,7 @@ class KubeObject(Converging):
     @staticmethod
     def _kube(cloud: Cloud, node: Node) -> Any:
         region, cluster = node.location.split("/")
-        return cloud.kube(f"projects/{cloud.project}/locations/{region}/clusters/{cluster}")
+        return cloud.kube(cluster_path(cloud.project, region, cluster))
 
     def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
         kube = self._kube(cloud, node)
@@ -197,10 +198,5 @@ def readiness(kind: str, obj: Mapping[str, Any], kube: Any) -> tuple[bool, str]:
             return False, f"waiting for the Ray head (state {status.get('state') or 'pending'!r})"
         selector = f"ray.io/cluster={metadata['name']},ray.io/node-type=head"
         pods = kube.list("v1", "Pod", metadata.get("namespace", ""), selector)
-        ready = any(
-            c.get("type") == "Ready" and c.get("status") == "True"
-            for pod in pods
-            for c in (pod.get("status") or {}).get("conditions") or []
-        )
-        return ready, "waiting for the head pod to be Ready"
+        return any(pod_ready(pod) for pod in pods), "waiting for the head pod to be Ready"
     return bool(obj), "waiting for it to appear"
