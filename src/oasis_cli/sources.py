@@ -187,7 +187,6 @@ def files(context: Path) -> Iterator[str]:
 @dataclass(frozen=True)
 class Archive:
     data: bytes
-    names: tuple[str, ...]
 
     @property
     def sha256(self) -> str:
@@ -212,4 +211,4 @@ def pack(context: Path) -> Archive:
     packed = io.BytesIO()
     with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as gz:
         gz.write(raw.getvalue())
-    return Archive(packed.getvalue(), names)
+    return Archive(packed.getvalue())

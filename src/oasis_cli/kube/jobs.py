@@ -88,8 +88,3 @@ def follow(base: str, job: str, show: Callable[[str], None], poll_s: float = 0.5
         if status in FINAL:
             return str(status)
         time.sleep(poll_s)
-
-
-def version(base: str) -> dict[str, Any]:
-    answer: dict[str, Any] = _call(base, "GET", "/api/version") or {}
-    return answer

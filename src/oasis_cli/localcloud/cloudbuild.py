@@ -49,6 +49,7 @@ PUSH_ROLES = (
     "roles/artifactregistry.repoAdmin",
     "roles/artifactregistry.admin",
 )
+READ_REGISTRY = "roles/artifactregistry.reader"
 ATTESTOR = "built-by-cloud-build"
 
 
@@ -283,16 +284,10 @@ class CloudBuild(RestService):
         ]
         steps = build.get("steps", [])
         tagged: set[str] = set()
-        project = build.get("projectId") or ""
 
         def resolve(location: str, project_id: str, repo: str, package: str, pin: str | None):
             repository = f"projects/{project_id}/locations/{location}/repositories/{repo}"
-            if email and not iampolicy.has_role(
-                world,
-                f"projects/{project_id}",
-                f"serviceAccount:{email}",
-                (*PUSH_ROLES, "roles/artifactregistry.reader"),
-            ):
+            if not _granted(world, project_id, email, (*PUSH_ROLES, READ_REGISTRY)):
                 return "denied: Permission 'artifactregistry.repositories.downloadArtifacts'"
             return pull_problem(world, repository, package, pin)
 
@@ -334,9 +329,7 @@ class CloudBuild(RestService):
                 return run
             location, project, repo, package = found.group(1, 2, 3, 4)
             repository = f"projects/{project}/locations/{location}/repositories/{repo}"
-            if email and not iampolicy.has_role(
-                world, f"projects/{project}", f"serviceAccount:{email}", PUSH_ROLES
-            ):
+            if not _granted(world, project, email, PUSH_ROLES):
                 run.failure = (
                     f"denied: Permission 'artifactregistry.repositories.uploadArtifacts' "
                     f"denied on resource {repository}"
@@ -440,6 +433,14 @@ class CloudBuild(RestService):
         text = "".join(line + "\n" for line in build["_lines"][:due])
         put_object(self.store, world, bucket, name, text.encode(), "text/plain; charset=utf-8")
         build["_written"] = due
+
+
+def _granted(world: dict[str, Any], project: str, email: str, roles: tuple[str, ...]) -> bool:
+    """Whether the build's service account holds one of `roles` on the project (a build
+    without one runs as Cloud Build's default account, which may do everything)."""
+    return not email or iampolicy.has_role(
+        world, f"projects/{project}", f"serviceAccount:{email}", roles
+    )
 
 
 def _can(world: dict[str, Any], bucket: str, email: str, roles: tuple[str, ...]) -> bool:

@@ -249,6 +249,15 @@ def _not_found(kind: Kind, name: str) -> KubeError:
     return KubeError(404, f'{kind.plural}{group} "{name}" not found')
 
 
+SERVER_METADATA = ("uid", "creationTimestamp", "generation", "resourceVersion", "managedFields")
+
+
+def _content(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object without the metadata the server writes: what an apply can change."""
+    metadata = {k: v for k, v in obj["metadata"].items() if k not in SERVER_METADATA}
+    return {**obj, "metadata": metadata}
+
+
 def _apply(
     kube: KubeWorld, call: Call, existing: dict[str, Any] | None, env: Env
 ) -> tuple[int, Any]:
@@ -282,25 +291,18 @@ def _apply(
         created = kube.put(call.kind, obj)
         react(kube, call.kind, created, env)
         return 201, public(created)
+    # the applied object plus what the server owns: system metadata, status, the
+    # controllers' private state, a Service's assigned cluster IPs
     merged = copy.deepcopy(obj)
-    system = {k: existing["metadata"][k] for k in ("uid", "creationTimestamp", "generation")}
-    merged["metadata"].update(system)
+    merged["metadata"].update({k: existing["metadata"][k] for k in SERVER_METADATA[:3]})
     merged["metadata"]["managedFields"] = managed
-    if "status" in existing:
-        merged["status"] = existing["status"]
-    for key in ("clusterIP", "clusterIPs"):  # assigned by the server
-        if key in existing.get("spec", {}):
-            merged.setdefault("spec", {}).setdefault(key, existing["spec"][key])
-    for key in ("_applied", "_private"):
+    for key in ("status", "_private"):
         if key in existing:
             merged[key] = existing[key]
-    unchanged = (
-        {k: v for k, v in merged.items() if k != "metadata"}
-        == {k: v for k, v in existing.items() if k != "metadata"}
-        and merged["metadata"].get("labels") == existing["metadata"].get("labels")
-        and merged["metadata"].get("annotations") == existing["metadata"].get("annotations")
-    )
-    if unchanged:
+    for key in ("clusterIP", "clusterIPs"):
+        if key in existing.get("spec", {}):
+            merged.setdefault("spec", {}).setdefault(key, existing["spec"][key])
+    if _content(merged) == _content(existing):
         return 200, public(existing)
     if merged.get("spec") != existing.get("spec"):
         merged["metadata"]["generation"] = existing["metadata"]["generation"] + 1

@@ -202,7 +202,10 @@ def _pool(d: Deployment, service_account: str, entry: str) -> Node:
 
 
 class _GkeKind(Kind):
-    """What clusters and node pools share: paths, operations, waiting until RUNNING."""
+    """What clusters and node pools share: paths, operations, waiting until RUNNING,
+    deleting."""
+
+    delete_method: str  # the ClusterManagerClient method that deletes one
 
     def _client(self, cloud: Cloud) -> Any:
         return cloud.container()
@@ -226,6 +229,24 @@ class _GkeKind(Kind):
         on_operation(operation.name)
         wait_gke(cloud, f"{self._location(cloud, node)}/operations/{operation.name}")
 
+    def delete(
+        self,
+        cloud: Cloud,
+        node: Node,
+        request_id: str,
+        on_operation: OnOperation,
+        recorded: Mapping[str, Any],
+    ) -> None:
+        """Delete by full name, retrying while another operation holds the cluster."""
+        retry = until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s)
+        name = self._path(cloud, node)
+        delete = getattr(self._client(cloud), self.delete_method)
+        remove(
+            node,
+            lambda: delete(name=name, retry=retry),
+            lambda operation: self._wait(cloud, node, operation, on_operation),
+        )
+
     def settle(self, cloud: Cloud, node: Node, observed: dict[str, Any]) -> dict[str, Any]:
         """Wait until a resource found PROVISIONING (an interrupted create) is RUNNING."""
         latest = observed
@@ -244,6 +265,7 @@ class _GkeKind(Kind):
 
 
 class Cluster(_GkeKind):
+    delete_method = "delete_cluster"
     kind = "container.cluster"
 
     def _path(self, cloud: Cloud, node: Node) -> str:
@@ -295,24 +317,9 @@ class Cluster(_GkeKind):
             self._wait(cloud, node, operation, on_operation)
         return self.outputs(self.observe(cloud, node) or {})
 
-    def delete(
-        self,
-        cloud: Cloud,
-        node: Node,
-        request_id: str,
-        on_operation: OnOperation,
-        recorded: Mapping[str, Any],
-    ) -> None:
-        retry = until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s)
-        name = self._path(cloud, node)
-        remove(
-            node,
-            lambda: self._client(cloud).delete_cluster(name=name, retry=retry),
-            lambda operation: self._wait(cloud, node, operation, on_operation),
-        )
-
 
 class NodePool(_GkeKind):
+    delete_method = "delete_node_pool"
     kind = "container.nodePool"
 
     def _path(self, cloud: Cloud, node: Node) -> str:
@@ -364,19 +371,3 @@ class NodePool(_GkeKind):
                     hint="GPU capacity may be exhausted: try another capacity entry or zone.",
                 ) from None
         return self.outputs(self.observe(cloud, node) or {})
-
-    def delete(
-        self,
-        cloud: Cloud,
-        node: Node,
-        request_id: str,
-        on_operation: OnOperation,
-        recorded: Mapping[str, Any],
-    ) -> None:
-        retry = until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s)
-        name = self._path(cloud, node)
-        remove(
-            node,
-            lambda: self._client(cloud).delete_node_pool(name=name, retry=retry),
-            lambda operation: self._wait(cloud, node, operation, on_operation),
-        )

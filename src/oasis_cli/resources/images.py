@@ -89,7 +89,6 @@ def image_nodes(d: Deployment, config_dir: Path, *, force: bool = False) -> list
         spec = {
             "context": str(context),
             "source_hash": archive.sha256,
-            "files": list(archive.names),
             "build": build,
             "substitutions": {
                 key: value for key, value in provided[which].items() if _uses(build, key)
