@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config import Deployment, version_problems
-from oasis_cli.errors import OasisError
+from oasis_cli.errors import CloudError, OasisError
+from oasis_cli.gcp.errors import api_errors
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -47,17 +48,29 @@ class Check:
 
 
 def _run(name: str, check: Callable[[], Check]) -> Check:
+    """A check whose API or credentials error is its failure (other errors are bugs)."""
+    from google.auth.exceptions import GoogleAuthError
+
     try:
-        return check()
+        with api_errors(name):
+            return check()
+    except CloudError as exc:
+        return Check(name, "fail", exc.cause.splitlines()[0], exc.hint or "")
     except OasisError as exc:
         return Check(name, "fail", exc.message, exc.hint or "")
-    except Exception as exc:  # an API error: the check could not be made
-        message = getattr(exc, "message", None) or str(exc)
-        return Check(name, "fail", message.splitlines()[0])
+    except GoogleAuthError as exc:
+        return Check(
+            name, "fail", str(exc).splitlines()[0], "Run `gcloud auth application-default login`."
+        )
 
 
 def checks(cloud: Cloud, d: Deployment) -> list[Check]:
     project = f"projects/{d.project}"
+
+    def projects() -> Any:
+        return cloud.client(
+            "cloudresourcemanager", "google.cloud.resourcemanager_v3", "ProjectsClient"
+        )
 
     def credentials() -> Check:
         if cloud.anonymous:
@@ -69,18 +82,16 @@ def checks(cloud: Cloud, d: Deployment) -> list[Check]:
         return Check("credentials", "ok", f"Application Default Credentials ({account})")
 
     def project_state() -> Check:
-        found = cloud.client(
-            "cloudresourcemanager", "google.cloud.resourcemanager_v3", "ProjectsClient"
-        ).get_project(name=project)
+        found = projects().get_project(name=project)
         state = found.state.name
         if state != "ACTIVE":
             return Check("project", "fail", f"{d.project} is {state}")
         return Check("project", "ok", f"{d.project} (number {found.name.split('/')[-1]})")
 
     def permissions() -> Check:
-        answer = cloud.client(
-            "cloudresourcemanager", "google.cloud.resourcemanager_v3", "ProjectsClient"
-        ).test_iam_permissions(request={"resource": project, "permissions": list(PERMISSIONS)})
+        answer = projects().test_iam_permissions(
+            request={"resource": project, "permissions": list(PERMISSIONS)}
+        )
         missing = sorted(set(PERMISSIONS) - set(answer.permissions))
         if missing:
             return Check(
