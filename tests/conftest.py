@@ -62,6 +62,31 @@ def leftovers(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def gapic(cloud: LocalCloud, client_class: Any, service: str) -> Any:
+    """A client library client talking REST to one service of a running local cloud, as
+    oasis's own clients do (anonymous credentials)."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+
+    return client_class(
+        transport="rest",
+        client_options=ClientOptions(api_endpoint=cloud.endpoints[service]),
+        credentials=AnonymousCredentials(),
+    )
+
+
+def gcs(cloud: LocalCloud, project: str = "oasis-local") -> Any:
+    """A Cloud Storage client for a running local cloud."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    return storage.Client(
+        project=project,
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": cloud.endpoints["storage"]},
+    )
+
+
 @dataclass
 class Result:
     code: int

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 from google.api_core import exceptions
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 from google.cloud.devtools import cloudbuild_v1
 
 from oasis_cli.localcloud.projects import project_number
 from oasis_cli.localcloud.store import Store
+
+from conftest import gapic
 
 NUMBER = project_number("oasis-local")
 
@@ -46,11 +46,7 @@ def test_build_pool_is_e2_highmem_8_with_100_gb_on_the_peered_network(deployed):
 @pytest.fixture
 def clients(local_cloud):
     def make(module, name, service):
-        return getattr(module, name)(
-            transport="rest",
-            client_options=ClientOptions(api_endpoint=local_cloud.endpoints[service]),
-            credentials=AnonymousCredentials(),
-        )
+        return gapic(local_cloud, getattr(module, name), service)
 
     networks = make(compute_v1, "NetworksClient", "compute")
     networks.insert(

@@ -5,25 +5,18 @@ from __future__ import annotations
 import signal
 import sys
 
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
 from oasis_cli.localcloud import faults
 from oasis_cli.localcloud.server import LocalCloud
 from oasis_cli.localcloud.store import Store
 
-from conftest import leftovers, missing, run_subprocess
+from conftest import gapic, leftovers, missing, run_subprocess
 
 
 def compute_client(cloud_dir, name):
     cloud = LocalCloud(cloud_dir).start()
-    client = getattr(compute_v1, name)(
-        transport="rest",
-        client_options=ClientOptions(api_endpoint=cloud.endpoints["compute"]),
-        credentials=AnonymousCredentials(),
-    )
-    return cloud, client
+    return cloud, gapic(cloud, getattr(compute_v1, name), "compute")
 
 
 def test_same_named_resource_without_our_marker_is_a_conflict_and_untouched(

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 from google.api_core import exceptions
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1, container_v1
 
 from oasis_cli.localcloud.echo import PUBLIC_IP
 from oasis_cli.localcloud.server import Latency
+
+from conftest import gapic
 
 SA = "oasis-cluster@oasis-local.iam.gserviceaccount.com"
 CLASS = "cloud.google.com/compute-class"
@@ -165,11 +165,7 @@ def gke(local_cloud):
             service.latency = Latency(1.0)
 
     def client(module, name, service):
-        return getattr(module, name)(
-            transport="rest",
-            client_options=ClientOptions(api_endpoint=local_cloud.endpoints[service]),
-            credentials=AnonymousCredentials(),
-        )
+        return gapic(local_cloud, getattr(module, name), service)
 
     networks = client(compute_v1, "NetworksClient", "compute")
     subnets = client(compute_v1, "SubnetworksClient", "compute")

@@ -4,14 +4,14 @@ survive `up` and `down`."""
 from __future__ import annotations
 
 import pytest
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import resourcemanager_v3, storage
+from google.cloud import resourcemanager_v3
 
 from oasis_cli.localcloud import faults
 from oasis_cli.localcloud.projects import project_number
 from oasis_cli.localcloud.server import LocalCloud
 from oasis_cli.localcloud.store import Store
+
+from conftest import gapic, gcs
 
 P = "oasis-local"
 NUMBER = project_number(P)
@@ -66,11 +66,7 @@ def test_secret_is_empty_with_automatic_replication(deployed, cloud_dir):
 def foreign_members(cloud_dir):
     """Members someone else granted before oasis ran, one identical to one of ours."""
     with LocalCloud(cloud_dir) as cloud:
-        projects = resourcemanager_v3.ProjectsClient(
-            transport="rest",
-            client_options=ClientOptions(api_endpoint=cloud.endpoints["cloudresourcemanager"]),
-            credentials=AnonymousCredentials(),
-        )
+        projects = gapic(cloud, resourcemanager_v3.ProjectsClient, "cloudresourcemanager")
         policy = projects.get_iam_policy(request={"resource": f"projects/{P}"})
         policy.bindings.add(role="roles/viewer", members=["user:ada@example.com"])
         policy.bindings.add(role="roles/compute.networkUser", members=[AGENT])
@@ -82,11 +78,7 @@ def test_members_oasis_did_not_add_survive_up_and_down(oasis, cloud_dir, foreign
     assert oasis("--local", "up", "--yes").code == 0
     bucket_policy = f"projects/_/buckets/{BUCKET}"
     with LocalCloud(cloud_dir) as cloud:
-        client = storage.Client(
-            project=P,
-            credentials=AnonymousCredentials(),
-            client_options={"api_endpoint": cloud.endpoints["storage"]},
-        )
+        client = gcs(cloud, P)
         bucket = client.bucket(BUCKET)
         policy = bucket.get_iam_policy()
         policy["roles/storage.objectViewer"] = {"group:data@example.com"}

@@ -17,7 +17,7 @@ from oasis_cli.localcloud.storage import read_object
 from oasis_cli.localcloud.store import Store
 from oasis_cli.sources import builtin_context
 
-from conftest import leftovers, run_subprocess
+from conftest import gapic, leftovers, run_subprocess
 
 REGISTRY = "us-south1-docker.pkg.dev/oasis-local/oasis"
 STAGING = "oasis-local-oasis-build"
@@ -248,17 +248,13 @@ def policy(cloud_dir: Path) -> dict:
 
 
 def test_binauth_dry_run_then_enforce_then_down_restores(built, oasis, cloud_dir):
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
     from google.cloud import binaryauthorization_v1
 
     from oasis_cli.localcloud.server import LocalCloud
 
     with LocalCloud(cloud_dir) as cloud:  # someone else's rule, there before oasis
-        client = binaryauthorization_v1.BinauthzManagementServiceV1Client(
-            transport="rest",
-            client_options=ClientOptions(api_endpoint=cloud.endpoints["binaryauthorization"]),
-            credentials=AnonymousCredentials(),
+        client = gapic(
+            cloud, binaryauthorization_v1.BinauthzManagementServiceV1Client, "binaryauthorization"
         )
         before = client.get_policy(name="projects/oasis-local/policy")
         before.cluster_admission_rules["us-east1.other"] = binaryauthorization_v1.AdmissionRule(

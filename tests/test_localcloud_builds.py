@@ -9,12 +9,12 @@ import time
 
 import pytest
 from google.api_core import exceptions
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import binaryauthorization_v1, storage
+from google.cloud import binaryauthorization_v1
 from google.cloud.devtools import cloudbuild_v1
 
 from oasis_cli.localcloud.server import LocalCloud
+
+from conftest import gapic, gcs
 
 PARENT = "projects/oasis-local/locations/us-south1"
 POOL = f"{PARENT}/workerPools/oasis-build-pool"
@@ -31,11 +31,7 @@ def cloud(deployed, cloud_dir):
 
 
 def client(cloud, module, name, service):
-    return getattr(module, name)(
-        transport="rest",
-        client_options=ClientOptions(api_endpoint=cloud.endpoints[service]),
-        credentials=AnonymousCredentials(),
-    )
+    return gapic(cloud, getattr(module, name), service)
 
 
 def source(cloud, files: dict[str, str]) -> dict:
@@ -45,12 +41,7 @@ def source(cloud, files: dict[str, str]) -> dict:
             info = tarfile.TarInfo(name)
             info.size = len(text.encode())
             tar.addfile(info, io.BytesIO(text.encode()))
-    gcs = storage.Client(
-        project="oasis-local",
-        credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": cloud.endpoints["storage"]},
-    )
-    gcs.bucket(STAGING).blob("source/probe.tgz").upload_from_string(data.getvalue())
+    gcs(cloud).bucket(STAGING).blob("source/probe.tgz").upload_from_string(data.getvalue())
     return {"storage_source": {"bucket": STAGING, "object_": "source/probe.tgz"}}
 
 
@@ -168,12 +159,7 @@ def test_an_account_that_cannot_read_the_source_fails_to_fetch_it(cloud):
 
 
 def test_an_account_that_is_only_a_registry_reader_cannot_push(cloud):
-    gcs = storage.Client(
-        project="oasis-local",
-        credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": cloud.endpoints["storage"]},
-    )
-    bucket = gcs.bucket(STAGING)
+    bucket = gcs(cloud).bucket(STAGING)
     policy = bucket.get_iam_policy()
     policy.bindings.append(
         {"role": "roles/storage.objectViewer", "members": {f"serviceAccount:{CLUSTER_SA}"}}

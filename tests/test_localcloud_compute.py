@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 from google.api_core import exceptions
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
+
+from conftest import gapic
 
 PROJECT = "test-project"
 REGION = "us-south1"
@@ -20,11 +20,7 @@ REGION = "us-south1"
 @pytest.fixture
 def clients(local_cloud):
     def make(name):
-        return getattr(compute_v1, name)(
-            transport="rest",
-            client_options=ClientOptions(api_endpoint=local_cloud.endpoints["compute"]),
-            credentials=AnonymousCredentials(),
-        )
+        return gapic(local_cloud, getattr(compute_v1, name), "compute")
 
     return make
 

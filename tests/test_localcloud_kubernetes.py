@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 
 import pytest
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import container_v1
 from kubernetes import client as k8s
 from kubernetes import watch
@@ -16,6 +14,8 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from oasis_cli.localcloud.server import LocalCloud
 from oasis_cli.localcloud.store import Store
+
+from conftest import gapic
 
 CLUSTER = "projects/oasis-local/locations/us-south1/clusters/oasis-h200"
 SA = {
@@ -32,11 +32,7 @@ def cloud(deployed, cloud_dir):
 
 
 def api_client(cloud, tmp_path, token: str | None = "t") -> k8s.ApiClient:
-    gke = container_v1.ClusterManagerClient(
-        transport="rest",
-        client_options=ClientOptions(api_endpoint=cloud.endpoints["container"]),
-        credentials=AnonymousCredentials(),
-    )
+    gke = gapic(cloud, container_v1.ClusterManagerClient, "container")
     cluster = gke.get_cluster(name=CLUSTER)
     ca = tmp_path / "ca.pem"
     ca.write_bytes(base64.b64decode(cluster.master_auth.cluster_ca_certificate))

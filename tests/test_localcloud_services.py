@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from google.api_core import exceptions
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import resourcemanager_v3, service_usage_v1
+
+from conftest import gapic, gcs
 
 PROJECT = "test-project"
 
@@ -14,11 +14,7 @@ PROJECT = "test-project"
 @pytest.fixture
 def client(local_cloud):
     def make(module, name, service):
-        return getattr(module, name)(
-            transport="rest",
-            client_options=ClientOptions(api_endpoint=local_cloud.endpoints[service]),
-            credentials=AnonymousCredentials(),
-        )
+        return gapic(local_cloud, getattr(module, name), service)
 
     return make
 
@@ -92,43 +88,37 @@ def test_bad_members_are_refused(projects, member, message):
 
 
 @pytest.fixture
-def gcs(local_cloud):
-    from google.cloud import storage
-
+def storage_client(local_cloud):
     def make(project=PROJECT):
-        return storage.Client(
-            project=project,
-            credentials=AnonymousCredentials(),
-            client_options={"api_endpoint": local_cloud.endpoints["storage"]},
-        )
+        return gcs(local_cloud, project)
 
     return make
 
 
-def test_non_empty_bucket_cannot_be_deleted(gcs):
-    bucket = gcs().create_bucket("data-bucket", location="us-south1")
+def test_non_empty_bucket_cannot_be_deleted(storage_client):
+    bucket = storage_client().create_bucket("data-bucket", location="us-south1")
     bucket.blob("a/b.txt").upload_from_string(b"x")
     with pytest.raises(exceptions.Conflict, match="not empty"):
         bucket.delete()
     bucket.blob("a/b.txt").delete()
     bucket.delete()
-    assert gcs().lookup_bucket("data-bucket") is None
+    assert storage_client().lookup_bucket("data-bucket") is None
 
 
-def test_bucket_names_are_global(gcs):
-    gcs().create_bucket("taken-bucket", location="us-south1")
+def test_bucket_names_are_global(storage_client):
+    storage_client().create_bucket("taken-bucket", location="us-south1")
     with pytest.raises(exceptions.Conflict, match="not available"):
-        gcs("other-project").create_bucket("taken-bucket", location="us-south1")
+        storage_client("other-project").create_bucket("taken-bucket", location="us-south1")
 
 
 @pytest.mark.parametrize(("name", "location"), [("Bad_Bucket", "us-south1"), ("ok-bucket", "mars")])
-def test_bad_bucket_name_or_location_is_refused(gcs, name, location):
+def test_bad_bucket_name_or_location_is_refused(storage_client, name, location):
     with pytest.raises(exceptions.BadRequest):
-        gcs().create_bucket(name, location=location)
+        storage_client().create_bucket(name, location=location)
 
 
-def test_bucket_iam_with_stale_etag_fails_precondition(gcs):
-    bucket = gcs().create_bucket("iam-bucket", location="us-south1")
+def test_bucket_iam_with_stale_etag_fails_precondition(storage_client):
+    bucket = storage_client().create_bucket("iam-bucket", location="us-south1")
     stale = bucket.get_iam_policy()
     fresh = bucket.get_iam_policy()
     fresh["roles/storage.objectViewer"] = {"user:ada@example.com"}

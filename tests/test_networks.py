@@ -8,7 +8,7 @@ import pytest
 
 from oasis_cli.localcloud.faults import is_mutating
 
-from conftest import DATA_BUCKET, NODES, leftovers, missing
+from conftest import DATA_BUCKET, NODES, gcs, leftovers, missing
 
 PROJECT = "oasis-local"
 NET = f"https://www.googleapis.com/compute/v1/projects/{PROJECT}/global/networks/"
@@ -204,18 +204,10 @@ def test_bucket_is_regional_uniform_private_and_labelled(deployed):
 
 
 def put_object(cloud_dir, bucket: str, name: str, data: bytes) -> None:
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
     from oasis_cli.localcloud.server import LocalCloud
 
     with LocalCloud(cloud_dir) as cloud:
-        client = storage.Client(
-            project="oasis-local",
-            credentials=AnonymousCredentials(),
-            client_options={"api_endpoint": cloud.endpoints["storage"]},
-        )
-        client.bucket(bucket).blob(name).upload_from_string(data)
+        gcs(cloud).bucket(bucket).blob(name).upload_from_string(data)
 
 
 def test_down_keeps_the_bucket_and_its_data(deployed, oasis, world, cloud_dir):

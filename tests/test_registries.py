@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 from google.api_core import exceptions
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import artifactregistry_v1
+
+from conftest import gapic
 
 PARENT = "projects/oasis-local/locations/us-south1/repositories"
 
@@ -105,11 +105,7 @@ def test_docker_repository_has_the_cleanup_policies(deployed):
 
 @pytest.fixture
 def registry(local_cloud):
-    return artifactregistry_v1.ArtifactRegistryClient(
-        transport="rest",
-        client_options=ClientOptions(api_endpoint=local_cloud.endpoints["artifactregistry"]),
-        credentials=AnonymousCredentials(),
-    )
+    return gapic(local_cloud, artifactregistry_v1.ArtifactRegistryClient, "artifactregistry")
 
 
 def create(registry, repository_id, **fields):
