@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -131,6 +132,7 @@ def kubeconfig(
 
 
 DASHBOARD_SERVICE = "ray-dashboard-service"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 DASHBOARD_PORT = 8265
 
 
@@ -177,11 +179,14 @@ def dashboard(
             import webbrowser
 
             webbrowser.open(url)
+        # Ctrl-C (or SIGTERM) asks the accept loop to end, whatever the threads are doing
+        stop = {sig: signal.signal(sig, lambda *_: forwarder.stop()) for sig in STOP_SIGNALS}
         try:
             forwarder.serve_forever()
-        except KeyboardInterrupt:
-            forwarder.stop()
-            opts.stderr.print("stopped.")
+        finally:
+            for sig, previous in stop.items():
+                signal.signal(sig, previous)
+        opts.stderr.print("stopped.")
 
 
 def _write(text: str) -> None:

@@ -34,6 +34,7 @@ WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 PROTOCOL = "v4.channel.k8s.io"
 POD_PORTS = {8265: "dashboard", 10001: "client", 6379: "gcs"}
 WATCH_POLL_S = 0.05
+HANDSHAKE_TIMEOUT_S = 10.0
 
 
 class KubeServer:
@@ -46,9 +47,12 @@ class KubeServer:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         handler = type("KubeHandler", (_Handler,), {"kube": self})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server = _TlsServer(("127.0.0.1", 0), handler)
+        # The TLS handshake happens in each request's thread (`_Handler.setup`), not in
+        # the accept loop, where one stalled client would stop the API and shutdown().
+        server.socket = context.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
         self._server = server
         threading.Thread(
             target=server.serve_forever,
@@ -83,12 +87,29 @@ class KubeServer:
             return work(cluster, kubeworld.KubeWorld(world, cluster_path))
 
 
+class _TlsServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up or failed its handshake is not the server's error."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     kube: KubeServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
         """Requests go to the local cloud's request log, not stderr."""
+
+    def setup(self) -> None:
+        self.request.settimeout(HANDSHAKE_TIMEOUT_S)
+        self.request.do_handshake()
+        self.request.settimeout(None)
+        super().setup()
 
     def _serve(self) -> None:
         url = urlsplit(self.path)
