@@ -176,7 +176,7 @@ class CloudBuild(RestService):
         resolved = buildconfig.substitute(body, values)
         failing = request.fault and request.fault.get("action") == "fail_operation"
         fault = request.fault if failing else None
-        source, digest = self._fetch(world, body, email)
+        source, digest = self._fetch(world, body, email, build_id)
         run = self._run(world, build_id, resolved, source, digest, email, fault)
         now = time.time()
         seconds = self.latency(300 + int(digest[7:15], 16) % 901)  # 5-20 minutes
@@ -237,8 +237,14 @@ class CloudBuild(RestService):
             )
         return [bucket, f"{prefix.strip('/') + '/' if prefix else ''}log-{build_id}.txt"]
 
-    def _fetch(self, world: dict, body: dict[str, Any], email: str) -> tuple[bytes | None, str]:
-        """The uploaded source (None if it cannot be fetched) and the images' digest."""
+    def _fetch(
+        self, world: dict, body: dict[str, Any], email: str, build_id: str
+    ) -> tuple[bytes | None, str]:
+        """The uploaded source (None if it cannot be fetched) and the images' digest.
+
+        The digest is new for every build, as a real `docker build` is not reproducible
+        (layers carry timestamps); nothing may rely on two builds of the same source
+        pushing the same digest."""
         storage = body.get("source", {}).get("storageSource", {})
         data = None
         if storage and (not email or _can(world, storage.get("bucket", ""), email, READ_ROLES)):
@@ -246,7 +252,7 @@ class CloudBuild(RestService):
         config = json.dumps(
             {k: body.get(k) for k in ("steps", "images", "substitutions")}, sort_keys=True
         )
-        digest = hashlib.sha256((data or b"") + config.encode()).hexdigest()
+        digest = hashlib.sha256((data or b"") + config.encode() + build_id.encode()).hexdigest()
         return data, f"sha256:{digest}"
 
     def _run(
