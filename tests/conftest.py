@@ -19,8 +19,8 @@ import pytest
 os.environ.setdefault("NO_GCE_CHECK", "true")
 
 from oasis_cli.config import Config, resolve
-from oasis_cli.localcloud.server import LocalCloud
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.cloud import LocalCloud
+from oasis_cli.localcloud.infra.store import Store
 from oasis_cli.resources import KINDS, build_graph
 
 # The default deployment's graph: what `up` must converge to.

@@ -8,8 +8,8 @@ from google.api_core import exceptions
 from google.cloud import compute_v1
 from google.cloud.devtools import cloudbuild_v1
 
-from oasis_cli.localcloud.projects import project_number
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.gcp.projects import project_number
+from oasis_cli.localcloud.infra.store import Store
 
 from conftest import gapic
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.infra.store import Store
 
 
 def statuses(result) -> dict[str, str]:

@@ -7,9 +7,9 @@ import sys
 
 from google.cloud import compute_v1
 
-from oasis_cli.localcloud import faults
-from oasis_cli.localcloud.server import LocalCloud
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.cloud import LocalCloud
+from oasis_cli.localcloud.infra import faults
+from oasis_cli.localcloud.infra.store import Store
 
 from conftest import gapic, leftovers, missing, run_subprocess
 

@@ -7,8 +7,8 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import compute_v1, container_v1
 
-from oasis_cli.localcloud.echo import PUBLIC_IP
-from oasis_cli.localcloud.server import Latency
+from oasis_cli.localcloud.gcp.echo import PUBLIC_IP
+from oasis_cli.localcloud.infra.http import Latency
 
 from conftest import gapic
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from google.cloud import resourcemanager_v3
 
-from oasis_cli.localcloud import faults
-from oasis_cli.localcloud.projects import project_number
-from oasis_cli.localcloud.server import LocalCloud
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.cloud import LocalCloud
+from oasis_cli.localcloud.gcp.projects import project_number
+from oasis_cli.localcloud.infra import faults
+from oasis_cli.localcloud.infra.store import Store
 
 from conftest import gapic, gcs
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from oasis_cli.localcloud import faults
-from oasis_cli.localcloud.storage import read_object
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.gcp.storage import read_object
+from oasis_cli.localcloud.infra import faults
+from oasis_cli.localcloud.infra.store import Store
 from oasis_cli.sources import builtin_context
 
 from conftest import gapic, leftovers, run_subprocess
@@ -250,7 +250,7 @@ def policy(cloud_dir: Path) -> dict:
 def test_binauth_dry_run_then_enforce_then_down_restores(built, oasis, cloud_dir):
     from google.cloud import binaryauthorization_v1
 
-    from oasis_cli.localcloud.server import LocalCloud
+    from oasis_cli.localcloud.cloud import LocalCloud
 
     with LocalCloud(cloud_dir) as cloud:  # someone else's rule, there before oasis
         client = gapic(

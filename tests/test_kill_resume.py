@@ -12,8 +12,8 @@ from __future__ import annotations
 import signal
 from collections import Counter
 
-from oasis_cli.localcloud import faults
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.infra import faults
+from oasis_cli.localcloud.infra.store import Store
 
 from conftest import EXPECTED, NODES, RETAINED, leftovers, made, run_subprocess
 

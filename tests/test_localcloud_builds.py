@@ -12,7 +12,7 @@ from google.api_core import exceptions
 from google.cloud import artifactregistry_v1, binaryauthorization_v1
 from google.cloud.devtools import cloudbuild_v1
 
-from oasis_cli.localcloud.server import LocalCloud
+from oasis_cli.localcloud.cloud import LocalCloud
 
 from conftest import gapic, gcs
 
@@ -89,8 +89,10 @@ def test_a_valid_build_succeeds_and_its_tag_follows_the_newest_push(cloud):
     assert all(digest.startswith("sha256:") for digest in digests)
     registry = client(cloud, artifactregistry_v1, "ArtifactRegistryClient", "artifactregistry")
     package = f"{PARENT}/repositories/oasis/packages/probe"
-    pushed = {image.uri.rpartition("@")[2] for image in registry.list_docker_images(
-        parent=f"{PARENT}/repositories/oasis")}
+    pushed = {
+        image.uri.rpartition("@")[2]
+        for image in registry.list_docker_images(parent=f"{PARENT}/repositories/oasis")
+    }
     assert set(digests) <= pushed
     assert registry.get_tag(name=f"{package}/tags/t1").version.endswith(digests[1])
 
@@ -178,15 +180,14 @@ def test_an_account_that_is_only_a_registry_reader_cannot_push(cloud):
     assert "uploadArtifacts" in done.failure_info.detail
 
 
-def test_a_cancelled_build_ends_cancelled(cloud, monkeypatch):
-    cloud.latency = type(cloud.latency)(1.0)  # a build that takes minutes
-    cloud.services = cloud._build_services()
-    builds = client(cloud, cloudbuild_v1, "CloudBuildClient", "cloudbuild")
-    name = builds.create_build(parent=PARENT, build=request(cloud)).metadata.build.name
-    assert builds.get_build(name=name).status.name in ("QUEUED", "WORKING")
-    cancelled = builds.cancel_build(request={"name": name})
-    assert cancelled.status.name == "CANCELLED"
-    assert builds.get_build(name=name).status.name == "CANCELLED"
+def test_a_cancelled_build_ends_cancelled(deployed, cloud_dir):
+    with LocalCloud(cloud_dir, latency_scale=1.0) as cloud:  # a build that takes minutes
+        builds = client(cloud, cloudbuild_v1, "CloudBuildClient", "cloudbuild")
+        name = builds.create_build(parent=PARENT, build=request(cloud)).metadata.build.name
+        assert builds.get_build(name=name).status.name in ("QUEUED", "WORKING")
+        cancelled = builds.cancel_build(request={"name": name})
+        assert cancelled.status.name == "CANCELLED"
+        assert builds.get_build(name=name).status.name == "CANCELLED"
 
 
 def test_binauthz_rejects_an_unknown_attestor_and_a_bad_cluster_key(cloud):

@@ -12,8 +12,8 @@ from kubernetes import watch
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
-from oasis_cli.localcloud.server import LocalCloud
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.cloud import LocalCloud
+from oasis_cli.localcloud.infra.store import Store
 
 from conftest import gapic
 

@@ -16,7 +16,7 @@ import yaml
 
 from oasis_cli.config import Config, load, resolve
 from oasis_cli.kube.manifests import TemplateError, fill, render
-from oasis_cli.localcloud.kubeschema import crd_to_json_schema
+from oasis_cli.localcloud.kubernetes.schemas import crd_to_json_schema
 from oasis_cli.sources import shipped
 
 from conftest import NODES

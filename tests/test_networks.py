@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from oasis_cli.localcloud.faults import is_mutating
+from oasis_cli.localcloud.infra.faults import is_mutating
 
 from conftest import DATA_BUCKET, NODES, gcs, leftovers, missing
 
@@ -204,7 +204,7 @@ def test_bucket_is_regional_uniform_private_and_labelled(deployed):
 
 
 def put_object(cloud_dir, bucket: str, name: str, data: bytes) -> None:
-    from oasis_cli.localcloud.server import LocalCloud
+    from oasis_cli.localcloud.cloud import LocalCloud
 
     with LocalCloud(cloud_dir) as cloud:
         gcs(cloud).bucket(bucket).blob(name).upload_from_string(data)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.infra.store import Store
 
 CLUSTER = "projects/oasis-local/locations/us-south1/clusters/oasis-h200"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from oasis_cli.localcloud import rayhead
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.infra.store import Store
+from oasis_cli.localcloud.kubernetes import rayhead
 
 pytest.importorskip("ray", reason="Ray is part of the test extra: pip install -e '.[test]'")
 CLUSTER = "projects/oasis-local/locations/us-south1/clusters/oasis-h200"

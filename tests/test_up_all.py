@@ -7,7 +7,7 @@ from __future__ import annotations
 def test_up_all_builds_images_while_the_cluster_comes_up(
     oasis, monkeypatch, requests_log, ledger, cloud_dir
 ):
-    from oasis_cli.localcloud.store import Store
+    from oasis_cli.localcloud.infra.store import Store
 
     monkeypatch.setenv("OASIS_LOCAL_LATENCY_SCALE", "0.01")  # the cluster takes ~5 s
     result = oasis("--local", "up", "--all", "--yes")

@@ -124,7 +124,7 @@ def open_session(
                 deadline_s=run.operation_timeout_s,
             )
             if not endpoints:
-                from oasis_cli.localcloud.server import LocalCloud
+                from oasis_cli.localcloud.cloud import LocalCloud
 
                 cloud_server = LocalCloud(options.local_cloud_dir, latency_scale=scale)
                 stack.enter_context(cloud_server)

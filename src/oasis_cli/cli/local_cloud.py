@@ -27,7 +27,7 @@ def serve(
 
     Point another shell at it with the printed OASIS_ENDPOINTS and `oasis --local`.
     """
-    from oasis_cli.localcloud.server import LocalCloud
+    from oasis_cli.localcloud.cloud import LocalCloud
     from oasis_cli.session import latency_scale
 
     opts = options(ctx)
@@ -44,7 +44,7 @@ def serve(
 @local_cloud.command("ls")
 def list_resources(ctx: typer.Context, output: OutputOption = None) -> None:
     """Every simulated resource, as GET returns it."""
-    from oasis_cli.localcloud.server import LocalCloud
+    from oasis_cli.localcloud.cloud import LocalCloud
 
     opts = options(ctx, output=output)
     items = LocalCloud(opts.local_cloud_dir).inventory()
@@ -62,7 +62,7 @@ def list_resources(ctx: typer.Context, output: OutputOption = None) -> None:
 @local_cloud.command("log")
 def request_log(ctx: typer.Context, output: OutputOption = None) -> None:
     """The requests the local cloud served."""
-    from oasis_cli.localcloud.store import Store
+    from oasis_cli.localcloud.infra.store import Store
 
     opts = options(ctx, output=output)
     records = Store(opts.local_cloud_dir).read_log()
@@ -84,8 +84,8 @@ def reset(ctx: typer.Context, yes: YesOption = False) -> None:
     if not opts.yes:
         typer.confirm(f"Delete {opts.state_root}?", abort=True)
     if opts.local_cloud_dir.is_dir():
-        from oasis_cli.localcloud.kubecontrol import stop_all
-        from oasis_cli.localcloud.store import Store
+        from oasis_cli.localcloud.infra.store import Store
+        from oasis_cli.localcloud.kubernetes.controllers import stop_all
 
         with Store(opts.local_cloud_dir).transaction() as world:
             stop_all(world)  # the real Ray heads it started

@@ -1,9 +1,9 @@
-"""The local cloud: a simulation of the GCP APIs oasis uses, served on 127.0.0.1.
+"""The local cloud: a simulation of the GCP APIs oasis uses and of each cluster's
+Kubernetes API, served on 127.0.0.1 through the real client libraries' wire formats.
 
-`LocalCloud(directory).start()` serves every simulated service on one port, each
-below its own path prefix (`endpoints` maps service -> base URL), with state in
-`directory` so separate processes see one world. Services validate requests with
-Google's discovery documents and reject what GCP rejects. To simulate another API,
-add a module with a `handle(request)`/`target(request)` service and register it in
-`LocalCloud._build_services`.
+Three parts, in the spirit of storage-testbench's split of server infrastructure from
+service code: `infra/` (serving, the world store, faults, discovery routing),
+`gcp/` (one module per Google service) and `kubernetes/` (the clusters' API, objects,
+controllers, schemas and Ray head). `cloud.LocalCloud(directory)` composes them; its
+state lives in `directory`, so separate processes see one world.
 """

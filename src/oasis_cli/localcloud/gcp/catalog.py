@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from oasis_cli.localcloud.server import HttpError
+from oasis_cli.localcloud.infra.http import HttpError
 
 H200_ZONES = frozenset(
     {"us-south1-b", "us-central1-b", "us-east4-b", "us-east5-a", "europe-west1-b", "asia-south1-b"}

@@ -25,13 +25,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from oasis_cli.localcloud import buildconfig, dockerbuild, iampolicy
-from oasis_cli.localcloud.peering import NETWORK, compute_network, connection_of
-from oasis_cli.localcloud.projects import project_number, service_account_exists
-from oasis_cli.localcloud.registry import pull_problem, push_image
-from oasis_cli.localcloud.rest import Handler, RestService, normalize, public, timestamp
-from oasis_cli.localcloud.server import HttpError, Request, Response
-from oasis_cli.localcloud.storage import put_object, read_object
+from oasis_cli.localcloud.gcp import buildconfig, dockerbuild, iampolicy
+from oasis_cli.localcloud.gcp.peering import NETWORK, compute_network, connection_of
+from oasis_cli.localcloud.gcp.projects import project_number, service_account_exists
+from oasis_cli.localcloud.gcp.registry import pull_problem, push_image
+from oasis_cli.localcloud.gcp.storage import put_object, read_object
+from oasis_cli.localcloud.infra.http import HttpError, Request, Response
+from oasis_cli.localcloud.infra.rest import Handler, RestService, normalize, public, timestamp
 
 POOL_S = 180.0
 TYPE = "type.googleapis.com/google.devtools.cloudbuild.v1."

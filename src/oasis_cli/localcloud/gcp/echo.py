@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oasis_cli.localcloud.server import Request, Response
+from oasis_cli.localcloud.infra.http import Request, Response
 
 PUBLIC_IP = "203.0.113.7"
 

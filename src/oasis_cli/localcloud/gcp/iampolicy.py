@@ -10,7 +10,7 @@ import hashlib
 import re
 from typing import Any
 
-from oasis_cli.localcloud.server import HttpError
+from oasis_cli.localcloud.infra.http import HttpError
 
 MEMBER = re.compile(
     r"^(user:[^@\s]+@[^@\s]+|group:[^@\s]+@[^@\s]+|domain:[a-z0-9.-]+|"

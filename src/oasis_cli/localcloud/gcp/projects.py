@@ -12,9 +12,9 @@ import re
 import time
 from typing import Any
 
-from oasis_cli.localcloud import iampolicy
-from oasis_cli.localcloud.rest import Handler, RestService, public, timestamp
-from oasis_cli.localcloud.server import HttpError, Request, Response
+from oasis_cli.localcloud.gcp import iampolicy
+from oasis_cli.localcloud.infra.http import HttpError, Request, Response
+from oasis_cli.localcloud.infra.rest import Handler, RestService, public, timestamp
 
 SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z0-9-]+)*\.googleapis\.com$")
 ENABLE_S = 20.0

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from oasis_cli.localcloud.compute import relative
-from oasis_cli.localcloud.projects import project_number
-from oasis_cli.localcloud.rest import Handler, RestService, public
-from oasis_cli.localcloud.server import HttpError, Request, Response
+from oasis_cli.localcloud.gcp.compute import relative
+from oasis_cli.localcloud.gcp.projects import project_number
+from oasis_cli.localcloud.infra.http import HttpError, Request, Response
+from oasis_cli.localcloud.infra.rest import Handler, RestService, public
 
 NETWORK = re.compile(r"^projects/([^/]+)/global/networks/([^/]+)$")
 SERVICE = "services/servicenetworking.googleapis.com"

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from oasis_cli.localcloud.rest import timestamp
-from oasis_cli.localcloud.server import Latency
+from oasis_cli.localcloud.infra.http import Latency
+from oasis_cli.localcloud.infra.rest import timestamp
 
 
 @dataclass(frozen=True)

@@ -20,15 +20,15 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from oasis_cli.localcloud import kubecontrol, kubeworld
-from oasis_cli.localcloud import kubernetes as k8s
-from oasis_cli.localcloud.tls import server_certificate
-
-if TYPE_CHECKING:
-    from oasis_cli.localcloud.server import LocalCloud
+from oasis_cli.localcloud.infra.http import Latency
+from oasis_cli.localcloud.infra.store import Store
+from oasis_cli.localcloud.infra.tls import server_certificate
+from oasis_cli.localcloud.kubernetes import api as k8s
+from oasis_cli.localcloud.kubernetes import controllers as kubecontrol
+from oasis_cli.localcloud.kubernetes import objects as kubeworld
 
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 PROTOCOL = "v4.channel.k8s.io"
@@ -38,12 +38,17 @@ HANDSHAKE_TIMEOUT_S = 10.0
 
 
 class KubeServer:
-    def __init__(self, cloud: LocalCloud) -> None:
-        self.cloud = cloud
+    """Every simulated cluster's API on one TLS port; `advance` brings the whole world
+    up to date before each request."""
+
+    def __init__(self, store: Store, latency: Latency, advance: Callable[[], None]) -> None:
+        self.store = store
+        self.latency = latency
+        self.advance = advance
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
-        cert, key = server_certificate(self.cloud.store.directory)
+        cert, key = server_certificate(self.store.directory)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         handler = type("KubeHandler", (_Handler,), {"kube": self})
@@ -73,12 +78,12 @@ class KubeServer:
         return f"127.0.0.1:{self._server.server_address[1]}"
 
     def env(self) -> kubeworld.Env:
-        return kubeworld.Env(self.cloud.latency, self.cloud.store.directory)
+        return kubeworld.Env(self.latency, self.store.directory)
 
     def transact(self, cluster_path: str, work: Callable[[dict, kubeworld.KubeWorld], Any]) -> Any:
         """Run `work(cluster, kube)` on a running cluster, in one committed transaction."""
-        self.cloud.advance()
-        with self.cloud.store.transaction() as world:
+        self.advance()
+        with self.store.transaction() as world:
             cluster = world.get("container", {}).get("clusters", {}).get(cluster_path)
             if cluster is None:
                 raise kubeworld.KubeError(404, f"no cluster {cluster_path}")
@@ -147,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc()
             status, body = 500, kubeworld.KubeError(500, f"local cloud error: {exc!r}").status()
         finally:
-            self.kube.cloud.store.append_log(
+            self.kube.store.append_log(
                 {
                     "time": time.time(),
                     "method": self.command,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.infra.store import Store
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from oasis_cli.localcloud import iampolicy
-from oasis_cli.localcloud.projects import project_number, service_account_exists
-from oasis_cli.localcloud.rest import Handler, RestService, public, timestamp
-from oasis_cli.localcloud.server import HttpError, Request, Response
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.gcp import iampolicy
+from oasis_cli.localcloud.gcp.projects import project_number, service_account_exists
+from oasis_cli.localcloud.infra.http import HttpError, Request, Response
+from oasis_cli.localcloud.infra.rest import Handler, RestService, public, timestamp
+from oasis_cli.localcloud.infra.store import Store
 
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 LOCATION = re.compile(r"^([a-z]+-[a-z]+\d+|us|eu|asia|nam4|eur4)$")

@@ -16,8 +16,8 @@ import re
 import time
 from typing import Any
 
-from oasis_cli.localcloud.rest import Handler, RestService, normalize, timestamp
-from oasis_cli.localcloud.server import HttpError, Request, Response
+from oasis_cli.localcloud.infra.http import HttpError, Request, Response
+from oasis_cli.localcloud.infra.rest import Handler, RestService, normalize, timestamp
 
 CLUSTER_KEY = re.compile(r"^[a-z0-9-]+\.[a-z0-9-]+$")
 ATTESTOR = re.compile(r"^projects/[^/]+/attestors/[^/]+$")

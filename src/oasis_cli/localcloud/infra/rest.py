@@ -17,9 +17,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from oasis_cli.localcloud.discovery import Api
-from oasis_cli.localcloud.server import HttpError, Latency, Request, Response
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.infra.discovery import Api
+from oasis_cli.localcloud.infra.http import HttpError, Latency, Request, Response
+from oasis_cli.localcloud.infra.store import Store
 
 Handler = Callable[[dict[str, Any], dict[str, str], Request], Response]
 GRPC_CODES = {

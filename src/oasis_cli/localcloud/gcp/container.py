@@ -18,10 +18,10 @@ import time
 import uuid
 from typing import Any
 
-from oasis_cli.localcloud.projects import service_account_exists
-from oasis_cli.localcloud.rest import Handler, RestService, normalize, public, timestamp
-from oasis_cli.localcloud.server import HttpError, Request, Response
-from oasis_cli.localcloud.tls import ca_certificate
+from oasis_cli.localcloud.gcp.projects import service_account_exists
+from oasis_cli.localcloud.infra.http import HttpError, Request, Response
+from oasis_cli.localcloud.infra.rest import Handler, RestService, normalize, public, timestamp
+from oasis_cli.localcloud.infra.tls import ca_certificate
 
 NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$")
 ROCE = re.compile(r"networkProfiles/([a-z]+-[a-z]+\d+-[a-z])-vpc-roce$")

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from concurrent import futures
 from typing import Any
 
-from oasis_cli.localcloud import faults
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.infra import faults
+from oasis_cli.localcloud.infra.store import Store
 
 ACCOUNT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 SERVICE = "google.iam.admin.v1.IAM"

@@ -7,10 +7,10 @@ import re
 import time
 from typing import Any
 
-from oasis_cli.localcloud import iampolicy
-from oasis_cli.localcloud.projects import project_number, service_account_exists
-from oasis_cli.localcloud.rest import Handler, RestService, normalize, public, timestamp
-from oasis_cli.localcloud.server import HttpError, Request, Response
+from oasis_cli.localcloud.gcp import iampolicy
+from oasis_cli.localcloud.gcp.projects import project_number, service_account_exists
+from oasis_cli.localcloud.infra.http import HttpError, Request, Response
+from oasis_cli.localcloud.infra.rest import Handler, RestService, normalize, public, timestamp
 
 SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 

@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from oasis_cli.localcloud import rayhead
-from oasis_cli.localcloud.kubecontrol import react
-from oasis_cli.localcloud.kubeschema import validate
-from oasis_cli.localcloud.kubeworld import (
+from oasis_cli.localcloud.infra.rest import timestamp
+from oasis_cli.localcloud.kubernetes import rayhead
+from oasis_cli.localcloud.kubernetes.controllers import react
+from oasis_cli.localcloud.kubernetes.objects import (
     NAMESPACE,
     Env,
     Kind,
@@ -33,7 +33,7 @@ from oasis_cli.localcloud.kubeworld import (
     public,
     served,
 )
-from oasis_cli.localcloud.rest import timestamp
+from oasis_cli.localcloud.kubernetes.schemas import validate
 
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 VERSION = {

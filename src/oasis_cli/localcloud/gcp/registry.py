@@ -17,8 +17,8 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
-from oasis_cli.localcloud.rest import Handler, RestService, normalize, public, timestamp
-from oasis_cli.localcloud.server import HttpError, Request, Response
+from oasis_cli.localcloud.infra.http import HttpError, Request, Response
+from oasis_cli.localcloud.infra.rest import Handler, RestService, normalize, public, timestamp
 
 REPOSITORY_ID = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 REMOTE_FIELD = {"DOCKER": "dockerRepository", "PYTHON": "pythonRepository"}

@@ -14,8 +14,16 @@ import time
 import uuid
 from typing import Any
 
-from oasis_cli.localcloud import rayhead
-from oasis_cli.localcloud.kubeworld import POD, RAYCLUSTER, Env, Kind, KubeError, KubeWorld, stamp
+from oasis_cli.localcloud.kubernetes import rayhead
+from oasis_cli.localcloud.kubernetes.objects import (
+    POD,
+    RAYCLUSTER,
+    Env,
+    Kind,
+    KubeError,
+    KubeWorld,
+    stamp,
+)
 
 HEAD_READY_S, DAEMONSET_S, INGRESS_S = 60.0, 10.0, 120.0
 

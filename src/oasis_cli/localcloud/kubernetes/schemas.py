@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from oasis_cli.localcloud.kubeworld import BUILTIN_GROUPS, Kind, KubeError
+from oasis_cli.localcloud.kubernetes.objects import BUILTIN_GROUPS, Kind, KubeError
 
 
 def validate(kind: Kind, obj: dict[str, Any]) -> None:

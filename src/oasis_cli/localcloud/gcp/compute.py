@@ -18,10 +18,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from oasis_cli.localcloud import catalog
-from oasis_cli.localcloud.discovery import Api
-from oasis_cli.localcloud.server import HttpError, Latency, Request, Response
-from oasis_cli.localcloud.store import Store
+from oasis_cli.localcloud.gcp import catalog
+from oasis_cli.localcloud.infra.discovery import Api
+from oasis_cli.localcloud.infra.http import HttpError, Latency, Request, Response
+from oasis_cli.localcloud.infra.store import Store
 
 BASE = "https://www.googleapis.com/compute/v1/"
 NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")

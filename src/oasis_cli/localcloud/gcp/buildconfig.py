@@ -15,7 +15,7 @@ import re
 import time
 from typing import Any
 
-from oasis_cli.localcloud.server import HttpError
+from oasis_cli.localcloud.infra.http import HttpError
 
 BUILTIN = frozenset(
     {

@@ -1,0 +1,128 @@
+"""`LocalCloud`: the simulated Google Cloud, composed from its three parts.
+
+The HTTP front (`infra.http`) hands each request to `dispatch()`, which brings the
+world up to date, applies the fault rules and calls the service named by the path's
+first segment (`gcp/`); IAM Admin is served over gRPC and every cluster's Kubernetes
+API over TLS (`kubernetes/`). To add a service: write its module under `gcp/` and list
+it in `_services()`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from oasis_cli.localcloud.gcp.binauthz import BinaryAuthorization
+from oasis_cli.localcloud.gcp.cloudbuild import CloudBuild
+from oasis_cli.localcloud.gcp.compute import Compute
+from oasis_cli.localcloud.gcp.container import Container
+from oasis_cli.localcloud.gcp.echo import Echo
+from oasis_cli.localcloud.gcp.iam import GrpcServer, IamAdmin
+from oasis_cli.localcloud.gcp.peering import ServiceNetworking
+from oasis_cli.localcloud.gcp.projects import ResourceManager, ServiceUsage
+from oasis_cli.localcloud.gcp.registry import ArtifactRegistry
+from oasis_cli.localcloud.gcp.secrets import SecretManager
+from oasis_cli.localcloud.gcp.storage import Storage
+from oasis_cli.localcloud.infra import faults
+from oasis_cli.localcloud.infra.http import (
+    HttpError,
+    HttpFront,
+    Latency,
+    Request,
+    Response,
+    Service,
+)
+from oasis_cli.localcloud.infra.store import Store
+from oasis_cli.localcloud.kubernetes import controllers
+from oasis_cli.localcloud.kubernetes.server import KubeServer
+
+
+class LocalCloud:
+    """The simulated Google Cloud, served on 127.0.0.1 from a state directory."""
+
+    def __init__(self, directory: Path, *, latency_scale: float = 0.0, port: int = 0) -> None:
+        self.store = Store(directory)
+        self.latency = Latency(latency_scale)
+        self.services: dict[str, Service] = self._services()
+        self.iam = IamAdmin(self.store)
+        self._front = HttpFront(self.store, self.dispatch, port)
+        self._grpc = GrpcServer(self.store, self.iam)
+        self.kube = KubeServer(self.store, self.latency, self.advance)
+
+    def _services(self) -> dict[str, Service]:
+        services: list[Any] = [
+            Compute(self.store, self.latency),
+            ResourceManager(self.store, self.latency),
+            ServiceUsage(self.store, self.latency),
+            Storage(self.store, self.latency),
+            ArtifactRegistry(self.store, self.latency),
+            Container(self.store, self.latency),
+            SecretManager(self.store, self.latency),
+            ServiceNetworking(self.store, self.latency),
+            CloudBuild(self.store, self.latency),
+            BinaryAuthorization(self.store, self.latency),
+            Echo(),
+        ]
+        return {service.service: service for service in services}
+
+    def advance(self) -> None:
+        """Finish every due operation of every service, in a transaction of its own, so
+        each request sees one up-to-date world even if it then fails."""
+        with self.store.transaction() as world:
+            for service in self.services.values():
+                service.advance(world)
+            controllers.advance_all(world)
+
+    def inventory(self) -> list[dict[str, Any]]:
+        """Every resource of every service, as GET returns it (what `local-cloud ls` shows)."""
+        with self.store.transaction() as world:
+            items = [
+                item for service in self.services.values() for item in service.inventory(world)
+            ]
+            return items + self.iam.inventory(world)
+
+    def start(self) -> LocalCloud:
+        self._front.start()
+        self._grpc.start()
+        self.kube.start()
+        container = self.services["container"]
+        container.kube_address = self.kube.address  # type: ignore[attr-defined]
+        return self
+
+    def stop(self) -> None:
+        self.kube.stop()
+        self._grpc.stop()
+        self._front.stop()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._front.port
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        endpoints = {name: f"http://127.0.0.1:{self.port}/{name}" for name in self.services}
+        endpoints["iam"] = f"127.0.0.1:{self._grpc.port}"  # gRPC: a host:port target
+        endpoints["kubernetes"] = f"https://{self.kube.address}/k8s"
+        return endpoints
+
+    def dispatch(self, request: Request, service_name: str) -> Response:
+        service = self.services.get(service_name)
+        if service is None:
+            raise HttpError(404, f"no service {service_name!r} in the local cloud", "notFound")
+        self.advance()
+        rule = faults.take(self.store, request.method, request.path, service.target(request))
+        if rule and rule.get("action", "error") == "error":
+            status = int(rule.get("status", 503))
+            raise HttpError(
+                status,
+                rule.get("message", f"injected fault {status}"),
+                rule.get("reason", "backendError"),
+            )
+        request.fault = rule
+        return service.handle(request)
