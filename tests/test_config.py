@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from oasis_cli import config
+from oasis_cli.config import docs, loading, model, names
 from oasis_cli.errors import ConfigError
 
 
 def test_defaults_resolve_to_spec_names():
-    deployment = config.resolve(config.load(None, environ={}), "my-project")
-    names = deployment.names()
-    assert names["network.mgmt_network"] == "oasis-mgmt-net"
-    assert names["network.proxy_subnet"] == "oasis-proxy-only-sub"
-    assert names["cluster.name"] == "oasis-h200"
-    assert deployment.render(deployment.config.storage.bucket) == "my-project-oasis-data"
+    deployment = names.resolve(loading.load(None, environ={}), "my-project")
+    resolved = deployment.names
+    assert resolved.mgmt_network == "oasis-mgmt-net"
+    assert resolved.proxy_subnet == "oasis-proxy-only-sub"
+    assert resolved.cluster == "oasis-h200"
+    assert deployment.names.bucket == "my-project-oasis-data"
     assert deployment.rdma_subnets[7] == ("oasis-rdma-sub-7", "10.101.8.0/24")
     assert deployment.config.gpu.capacity == ["spot", "flex-start"]
 
@@ -26,19 +26,19 @@ def test_file_then_env_then_flags(tmp_path: Path):
     path.write_text(
         'deployment = "fromfile"\nregion = "us-east4"\nzone = "us-east4-a"\n[gpu]\nmax_nodes = 3\n'
     )
-    loaded = config.load(path, environ={})
+    loaded = loading.load(path, environ={})
     assert (loaded.deployment, loaded.gpu.max_nodes) == ("fromfile", 3)
     env = {"OASIS_DEPLOYMENT": "fromenv", "OASIS_GPU_MAX_NODES": "4"}
-    loaded = config.load(path, environ=env)
+    loaded = loading.load(path, environ=env)
     assert (loaded.deployment, loaded.gpu.max_nodes, loaded.region) == ("fromenv", 4, "us-east4")
-    loaded = config.load(path, environ=env, overrides=["deployment=fromflag", "gpu.max_nodes=5"])
+    loaded = loading.load(path, environ=env, overrides=["deployment=fromflag", "gpu.max_nodes=5"])
     assert (loaded.deployment, loaded.gpu.max_nodes) == ("fromflag", 5)
 
 
 def test_list_settings_from_env_accept_commas_and_json():
-    loaded = config.load(None, environ={"OASIS_GPU_CAPACITY": "flex-start,spot"})
+    loaded = loading.load(None, environ={"OASIS_GPU_CAPACITY": "flex-start,spot"})
     assert loaded.gpu.capacity == ["flex-start", "spot"]
-    loaded = config.load(None, environ={"OASIS_GPU_CAPACITY": '["reservation:r1", "spot"]'})
+    loaded = loading.load(None, environ={"OASIS_GPU_CAPACITY": '["reservation:r1", "spot"]'})
     assert loaded.gpu.capacity == ["reservation:r1", "spot"]
 
 
@@ -70,7 +70,7 @@ def test_list_settings_from_env_accept_commas_and_json():
 )
 def test_bad_values_name_field_value_and_rule(overrides, message):
     with pytest.raises(ConfigError) as raised:
-        config.load(None, environ={}, overrides=overrides)
+        loading.load(None, environ={}, overrides=overrides)
     assert message in str(raised.value)
     assert raised.value.exit_code == 2
 
@@ -79,41 +79,41 @@ def test_unknown_setting_in_file_is_rejected(tmp_path: Path):
     path = tmp_path / "oasis.toml"
     path.write_text("[gpu]\nmax_node = 3\n")
     with pytest.raises(ConfigError, match=r"gpu.max_node: 3: unknown setting"):
-        config.load(path, environ={})
+        loading.load(path, environ={})
 
 
 def test_unknown_set_key_is_rejected():
     with pytest.raises(ConfigError, match="--set gpu.nodes: unknown setting"):
-        config.load(None, environ={}, overrides=["gpu.nodes=3"])
+        loading.load(None, environ={}, overrides=["gpu.nodes=3"])
 
 
 def test_derived_name_too_long_is_rejected():
-    loaded = config.load(None, environ={}, overrides=["network.mgmt_network=" + "a" * 64])
+    loaded = loading.load(None, environ={}, overrides=["network.mgmt_network=" + "a" * 64])
     with pytest.raises(ConfigError, match="network.mgmt_network: 'a+': lowercase"):
-        config.resolve(loaded, "my-project")
+        names.resolve(loaded, "my-project")
 
 
 def test_bad_bucket_name_is_rejected():
-    loaded = config.load(None, environ={}, overrides=["storage.bucket=Bad..Bucket"])
+    loaded = loading.load(None, environ={}, overrides=["storage.bucket=Bad..Bucket"])
     with pytest.raises(ConfigError, match="storage.bucket"):
-        config.resolve(loaded, "my-project")
+        names.resolve(loaded, "my-project")
 
 
 def test_the_build_bucket_must_not_be_the_data_bucket():
-    loaded = config.load(None, environ={}, overrides=["storage.build_bucket={project}-x-data"])
+    loaded = loading.load(None, environ={}, overrides=["storage.build_bucket={project}-x-data"])
     loaded = loaded.model_copy(update={"deployment": "x"})
     with pytest.raises(ConfigError, match="storage.build_bucket: must differ"):
-        config.resolve(loaded, "my-project")
+        names.resolve(loaded, "my-project")
 
 
 def test_init_file_lists_every_setting_and_loads_back_to_defaults(oasis, workspace):
     result = oasis("init")
     assert result.code == 0
     text = (workspace / "oasis.toml").read_text()
-    for path in config.field_paths():
+    for path in model.field_paths():
         assert f"{path[-1]} =" in text, path
     assert "# GPU node machine type." in text
-    assert config.load(workspace / "oasis.toml", environ={}) == config.Config()
+    assert loading.load(workspace / "oasis.toml", environ={}) == model.Config()
 
 
 def test_init_refuses_to_overwrite(oasis, workspace):
@@ -135,13 +135,13 @@ def test_env_and_flag_reach_the_cli(oasis, monkeypatch, world):
     monkeypatch.setenv("OASIS_DEPLOYMENT", "envdep")
     result = oasis("--local", "--set", "network.rdma_mtu=4096", "up", "--yes")
     assert result.code == 0, result.stderr
-    names = {item["name"]: item["resource"] for item in world()}
-    assert names["envdep-rdma-net"]["mtu"] == 4096
+    found = {item["name"]: item["resource"] for item in world()}
+    assert found["envdep-rdma-net"]["mtu"] == 4096
 
 
 def test_readme_documents_every_setting():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert config.reference_table() in readme, "run: python tools/sync_docs.py"
-    for path in config.field_paths():
+    assert docs.reference_table() in readme, "run: python tools/sync_docs.py"
+    for path in model.field_paths():
         assert f"`{'.'.join(path)}`" in readme, path
-        assert f"`{config.env_name(path)}`" in readme, path
+        assert f"`{model.env_name(path)}`" in readme, path

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from oasis_cli.config import Config, load, resolve
+from oasis_cli.config.loading import load
+from oasis_cli.config.model import Config
+from oasis_cli.config.names import resolve
 from oasis_cli.kube.manifests import TemplateError, fill, render
 from oasis_cli.localcloud.kubernetes.schemas import crd_to_json_schema
 from oasis_cli.sources import shipped

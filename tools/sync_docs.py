@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from oasis_cli.config import reference_table
+from oasis_cli.config.docs import reference_table
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"

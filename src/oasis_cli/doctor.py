@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from oasis_cli.config import Deployment, version_problems
+from oasis_cli.config.names import Deployment
+from oasis_cli.config.versions import version_problems
 from oasis_cli.errors import CloudError, OasisError
 from oasis_cli.gcp.errors import api_errors
 

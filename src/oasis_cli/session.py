@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from oasis_cli import config as config_module
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.errors import ConfigError
 from oasis_cli.ui import Reporter, setup_logging
 
@@ -67,7 +66,10 @@ def latency_scale() -> float:
 
 def load_deployment(options: Options) -> Deployment:
     """Validate the config and bind its project; no API call is made for a local run."""
-    config = config_module.load(options.config_path, overrides=options.overrides)
+    from oasis_cli.config.loading import load
+    from oasis_cli.config.names import resolve
+
+    config = load(options.config_path, overrides=options.overrides)
     project = config.project
     if project is None and options.local:
         project = LOCAL_PROJECT
@@ -80,7 +82,7 @@ def load_deployment(options: Options) -> Deployment:
             "project: not set, and Application Default Credentials name no project",
             hint="Set `project` in oasis.toml, OASIS_PROJECT, or --project.",
         )
-    return config_module.resolve(config, project)
+    return resolve(config, project)
 
 
 @dataclass
@@ -102,8 +104,8 @@ def open_session(
     """
     from oasis_cli.deploy import Context
     from oasis_cli.gcp.clients import Cloud, endpoints_from_env
-    from oasis_cli.gcp.waiter import PollPolicy
     from oasis_cli.ledger import Ledger
+    from oasis_cli.polling import PollPolicy
 
     deployment = load_deployment(options)
     run = deployment.config.run

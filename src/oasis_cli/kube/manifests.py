@@ -16,9 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.errors import OasisError
-from oasis_cli.resources.gke import COMPUTE_CLASS, node_networks, pool_name
 from oasis_cli.sources import shipped
 
 PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
@@ -68,7 +67,7 @@ def priorities(d: Deployment) -> list[dict[str, Any]]:
     rules = []
     for entry in d.config.gpu.capacity:
         kind, _, reservation = entry.partition(":")
-        rule: dict[str, Any] = {"nodepools": [pool_name(d, entry)]}
+        rule: dict[str, Any] = {"nodepools": [d.pool_name(entry)]}
         if kind == "spot":
             rule["spot"] = True
         elif kind == "flex-start":
@@ -85,7 +84,7 @@ def priorities(d: Deployment) -> list[dict[str, Any]]:
 def networks(d: Deployment) -> list[dict[str, str]]:
     """The pod networks on the node pools' NICs, in their order: gvnic-1 (eth1), then
     rdma-0..7 (eth2..eth9)."""
-    (gvnic_vpc, gvnic_subnet), *rdma = node_networks(d)
+    (gvnic_vpc, gvnic_subnet), *rdma = d.node_networks()
     found = [
         {"network": "gvnic-1", "vpc": gvnic_vpc, "subnet": gvnic_subnet, "device_mode": "NetDevice"}
     ]
@@ -112,18 +111,18 @@ def render(d: Deployment, image: str, directory: Path | None = None) -> list[dic
     values: dict[str, Any] = {
         "labels": d.label,
         "namespace": config.ray.namespace,
-        "ksa": d.render(config.ray.service_account),
+        "ksa": d.names.ray_service_account,
         "cluster": config.ray.cluster_name,
         "ray_version": config.ray.version,
         "idle_timeout_s": config.ray.idle_timeout_s,
         "image": image,
-        "bucket": d.render(config.storage.bucket),
+        "bucket": d.names.bucket,
         "gpus": str(config.gpu.count),  # a quantity: Kubernetes answers strings
         "accelerator": config.gpu.accelerator,
         "gib_version": config.gpu.gib_version,
         "priorities": priorities(d),
         "interfaces": interfaces(d),
-        "compute_class": COMPUTE_CLASS,
+        "compute_class": d.names.compute_class,
     }
     objects: list[dict[str, Any]] = []
     for name in FILES:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.waiter import wait_longrunning
 from oasis_cli.graph import Node

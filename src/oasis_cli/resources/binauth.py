@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.gcp.errors import api_errors
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.graph import Node
@@ -28,7 +28,7 @@ EXEMPT = ("us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/*",)  # the gIB NCCL plu
 
 
 def binauth_nodes(d: Deployment, *, enforce: bool) -> list[Node]:
-    cluster = d.names()["cluster.name"]
+    cluster = d.names.cluster
     rule = {
         "evaluation_mode": "REQUIRE_ATTESTATION",
         "require_attestations_by": [f"projects/{d.project}/attestors/{ATTESTOR}"],

@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.errors import CloudError
 from oasis_cli.gcp.errors import api_errors
 from oasis_cli.graph import Node
 from oasis_cli.resources.base import Change, Converging, OnOperation
 from oasis_cli.resources.iam import email
-from oasis_cli.resources.secret import secret_name
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -28,12 +27,12 @@ ATTEMPTS = 5
 
 
 def binding_nodes(d: Deployment) -> list[Node]:
-    names = d.names()
-    cluster = f"serviceAccount:{email(d.project, names['iam.cluster_service_account'])}"
-    builder = f"serviceAccount:{email(d.project, names['iam.builder_service_account'])}"
+    names = d.names
+    cluster = f"serviceAccount:{email(d.project, names.cluster_service_account)}"
+    builder = f"serviceAccount:{email(d.project, names.builder_service_account)}"
     agent = "serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com"
     ray = d.config.ray
-    ksa = d.render(ray.service_account)
+    ksa = d.names.ray_service_account
     principal = (
         "principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/"
         f"{d.project}.svc.id.goog/subject/ns/{ray.namespace}/sa/{ksa}"
@@ -46,8 +45,8 @@ def binding_nodes(d: Deployment) -> list[Node]:
         ["roles/logging.logWriter", builder],
         ["roles/artifactregistry.writer", builder],
     ]
-    bucket = d.render(d.config.storage.bucket)
-    staging = d.render(d.config.storage.build_bucket)
+    bucket = d.names.bucket
+    staging = d.names.build_bucket
     return [
         Node(
             "iam:project",
@@ -76,7 +75,7 @@ def binding_nodes(d: Deployment) -> list[Node]:
         Node(
             "iam:secret",
             "iam.bindings",
-            secret_name(d),
+            d.names.secret,
             "global",
             ("secret", "cluster"),
             {"target": "secret", "bindings": [["roles/secretmanager.secretAccessor", principal]]},

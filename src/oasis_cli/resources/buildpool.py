@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.errors import OperationFailed
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
-from oasis_cli.gcp.waiter import wait_longrunning, wait_until
+from oasis_cli.gcp.waiter import wait_longrunning
 from oasis_cli.graph import Node
+from oasis_cli.polling import wait_until
 from oasis_cli.resources.base import Kind, OnOperation, fetch, labelled, remove_longrunning
 
 if TYPE_CHECKING:
@@ -29,9 +30,9 @@ PEERING = "servicenetworking-googleapis-com"  # the VPC peering the connection m
 
 
 def build_pool_nodes(d: Deployment) -> list[Node]:
-    network = d.names()["network.mgmt_network"]
+    network = d.names.mgmt_network
     link = f"projects/{d.project}/global/networks/{network}"
-    range_name = f"{d.name}-worker-pool-range"
+    range_name = d.names.worker_pool_range
     address = {
         "name": range_name,
         "description": d.marker,
@@ -68,7 +69,7 @@ def build_pool_nodes(d: Deployment) -> list[Node]:
         Node(
             "buildpool",
             "cloudbuild.workerPool",
-            f"{d.name}-build-pool",
+            d.names.build_pool,
             d.region,
             ("apis", "peering:servicenetworking"),
             pool,

@@ -14,12 +14,13 @@ from abc import abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.errors import CloudError, OperationFailed
 from oasis_cli.gcp.errors import api_errors, transient_retry, until_cluster_is_free
 from oasis_cli.gcp.messages import to_message
-from oasis_cli.gcp.waiter import wait_gke, wait_until
+from oasis_cli.gcp.waiter import wait_gke
 from oasis_cli.graph import Node
+from oasis_cli.polling import wait_until
 from oasis_cli.resources.base import Change, Kind, OnOperation, diff, fetch, labelled, remove
 from oasis_cli.resources.iam import email
 
@@ -27,22 +28,21 @@ if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
-COMPUTE_CLASS = "h200-ccc"
 CLASS_LABEL = "cloud.google.com/compute-class"
 FLEX_MAX_RUN = "604800s"
 POOL_SUFFIX = {"spot": "spot", "flex-start": "flex", "reservation": "res"}
 
 
 def cluster_nodes(d: Deployment) -> list[Node]:
-    names = d.names()
+    names = d.names
     config = d.config
     project, region = d.project, d.region
-    cluster_sa = email(project, names["iam.cluster_service_account"])
+    cluster_sa = email(project, names.cluster_service_account)
     spec: dict[str, Any] = {
-        "name": names["cluster.name"],
+        "name": names.cluster,
         "resource_labels": d.label,
-        "network": names["network.mgmt_network"],
-        "subnetwork": names["network.mgmt_subnet"],
+        "network": names.mgmt_network,
+        "subnetwork": names.mgmt_subnet,
         "locations": [d.zone],
         "ip_allocation_policy": {"use_ip_aliases": True},
         "network_config": {
@@ -107,25 +107,11 @@ def cluster_nodes(d: Deployment) -> list[Node]:
     return [cluster, *(_pool(d, cluster_sa, entry) for entry in config.gpu.capacity)]
 
 
-def pool_name(d: Deployment, entry: str) -> str:
-    """The GPU node pool of one capacity entry (`spot`, `flex-start`, `reservation:x`)."""
-    return f"{d.name}-h200-{POOL_SUFFIX[entry.partition(':')[0]]}"
-
-
-def node_networks(d: Deployment) -> list[tuple[str, str]]:
-    """(VPC, subnet) of the GPU nodes' additional NICs, in NIC order: gVNIC (nic1),
-    then RDMA subnets 0..7 (nic2..nic9). Pods' interfaces follow the same order."""
-    names = d.names()
-    gvnic = (names["network.primary_network"], names["network.primary_subnet"])
-    rdma = names["network.rdma_network"]
-    return [gvnic, *((rdma, subnet) for subnet, _ in d.rdma_subnets)]
-
-
 def _pool(d: Deployment, service_account: str, entry: str) -> Node:
     gpu = d.config.gpu
     kind, _, reservation = entry.partition(":")
-    name = pool_name(d, entry)
-    networks = [{"network": vpc, "subnetwork": subnet} for vpc, subnet in node_networks(d)]
+    name = d.pool_name(entry)
+    networks = [{"network": vpc, "subnetwork": subnet} for vpc, subnet in d.node_networks()]
     config: dict[str, Any] = {
         "machine_type": gpu.machine_type,
         "accelerators": [
@@ -144,8 +130,8 @@ def _pool(d: Deployment, service_account: str, entry: str) -> Node:
             "enable_secure_boot": True,
             "enable_integrity_monitoring": True,
         },
-        "labels": {CLASS_LABEL: COMPUTE_CLASS},
-        "taints": [{"key": CLASS_LABEL, "value": COMPUTE_CLASS, "effect": "NO_SCHEDULE"}],
+        "labels": {CLASS_LABEL: d.names.compute_class},
+        "taints": [{"key": CLASS_LABEL, "value": d.names.compute_class, "effect": "NO_SCHEDULE"}],
         "resource_labels": d.label,
     }
     autoscaling: dict[str, Any] = {
@@ -196,7 +182,7 @@ def _pool(d: Deployment, service_account: str, entry: str) -> Node:
         name,
         d.region,
         deps,
-        {**spec, "cluster": d.names()["cluster.name"]},
+        {**spec, "cluster": d.names.cluster},
         serial="cluster",
     )
 

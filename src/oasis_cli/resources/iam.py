@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_plain
 from oasis_cli.graph import Node
@@ -22,10 +22,10 @@ def email(project: str, account_id: str) -> str:
 
 
 def service_account_nodes(d: Deployment) -> list[Node]:
-    names = d.names()
+    names = d.names
     accounts = [
-        ("sa:cluster", names["iam.cluster_service_account"], "oasis: GKE nodes"),
-        ("sa:builder", names["iam.builder_service_account"], "oasis: Cloud Build"),
+        ("sa:cluster", names.cluster_service_account, "oasis: GKE nodes"),
+        ("sa:builder", names.builder_service_account, "oasis: Cloud Build"),
     ]
     return [
         Node(

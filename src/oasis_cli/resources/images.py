@@ -18,11 +18,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.errors import CloudError, ConfigError, OasisError
 from oasis_cli.gcp.errors import api_errors, transient_retry
-from oasis_cli.gcp.waiter import wait_until
 from oasis_cli.graph import Node
+from oasis_cli.polling import wait_until
 from oasis_cli.resources.base import (
     Change,
     Converging,
@@ -59,19 +59,19 @@ class BuildFailed(OasisError):
 def image_nodes(d: Deployment, config_dir: Path, *, force: bool = False) -> list[Node]:
     """Both image nodes, with their contexts packed and build configs checked."""
     host = f"{d.region}-docker.pkg.dev/{d.project}"
-    bucket = d.render(d.config.storage.build_bucket)
-    builder = email(d.project, d.names()["iam.builder_service_account"])
+    bucket = d.names.build_bucket
+    builder = email(d.project, d.names.builder_service_account)
     provided = {
         "base": {
-            "_REGISTRY": f"{host}/{d.name}",
-            "_VIRTUAL_REGISTRY": f"{host}/{d.name}-virtual",
+            "_REGISTRY": f"{host}/{d.names.docker}",
+            "_VIRTUAL_REGISTRY": f"{host}/{d.names.docker_virtual}",
             "_RAY_IMAGE": d.config.images.upstream,
         },
         "server": {
-            "_REGISTRY": f"{host}/{d.name}",
+            "_REGISTRY": f"{host}/{d.names.docker}",
             "_BASE_IMAGE": "",  # the recorded ray-base digest, at run time
             "_PIP_INDEX_URL": f"https://{d.region}-python.pkg.dev/{d.project}/"
-            f"{d.name}-python-virtual/simple/",
+            f"{d.names.python_virtual}/simple/",
         },
     }
     common = ("apis", "registry:docker", "bucket:build", "iam:build-bucket", "iam:project")
@@ -94,7 +94,7 @@ def image_nodes(d: Deployment, config_dir: Path, *, force: bool = False) -> list
                 key: value for key, value in provided[which].items() if _uses(build, key)
             },
             "bucket": bucket,
-            "pool": f"projects/{d.project}/locations/{d.region}/workerPools/{d.name}-build-pool",
+            "pool": f"projects/{d.project}/locations/{d.region}/workerPools/{d.names.build_pool}",
             "service_account": f"projects/{d.project}/serviceAccounts/{builder}",
             "timeout_s": d.config.images.build_timeout_s,
             "labels": [f"oasis-{d.name}"],
@@ -105,7 +105,7 @@ def image_nodes(d: Deployment, config_dir: Path, *, force: bool = False) -> list
             Node(
                 f"image:{which}",
                 "cloudbuild.image",
-                f"{d.name}/{package}",
+                f"{d.names.docker}/{package}",
                 d.region,
                 deps[which],
                 spec,

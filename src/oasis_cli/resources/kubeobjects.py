@@ -14,12 +14,12 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.errors import CloudError
-from oasis_cli.gcp.waiter import wait_until
 from oasis_cli.graph import Node
-from oasis_cli.kube.client import cluster_path, pod_ready
+from oasis_cli.kube.client import cluster_client, cluster_path, pod_ready
 from oasis_cli.kube.manifests import render
+from oasis_cli.polling import wait_until
 from oasis_cli.resources.base import Change, Converging, OnOperation, diff, labelled
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ IMAGE_INPUT = "oasis:image-of-image:server"  # stands for the ray-server digest 
 def kube_nodes(d: Deployment, image: str | None) -> list[Node]:
     """One node per object of `render()`, in SPEC order. `image` is the digest-pinned
     ray-server; None takes it from what `image:server` records (for `up --all`)."""
-    location = f"{d.region}/{d.names()['cluster.name']}"
+    location = f"{d.region}/{d.names.cluster}"
     steps: dict[int, list[str]] = {}
     nodes = []
     for obj in render(d, image or IMAGE_INPUT):
@@ -93,7 +93,7 @@ class KubeObject(Converging):
     @staticmethod
     def _kube(cloud: Cloud, node: Node) -> Any:
         region, cluster = node.location.split("/")
-        return cloud.kube(cluster_path(cloud.project, region, cluster))
+        return cluster_client(cloud, cluster_path(cloud.project, region, cluster))
 
     def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
         kube = self._kube(cloud, node)

@@ -9,24 +9,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.graph import Node
 
 
 def network_nodes(d: Deployment) -> list[Node]:
-    names = d.names()
+    names = d.names
     net = d.config.network
     mgmt, primary, rdma = (
-        names["network.mgmt_network"],
-        names["network.primary_network"],
-        names["network.rdma_network"],
+        names.mgmt_network,
+        names.primary_network,
+        names.rdma_network,
     )
     nodes = [
         _network(d, "network:mgmt", mgmt),
         _subnet(
             d,
             "subnet:mgmt",
-            names["network.mgmt_subnet"],
+            names.mgmt_subnet,
             "network:mgmt",
             mgmt,
             net.mgmt_cidr,
@@ -35,24 +35,20 @@ def network_nodes(d: Deployment) -> list[Node]:
         _subnet(
             d,
             "subnet:proxy-only",
-            names["network.proxy_subnet"],
+            names.proxy_subnet,
             "network:mgmt",
             mgmt,
             net.proxy_cidr,
             purpose="REGIONAL_MANAGED_PROXY",
             role="ACTIVE",
         ),
-        _firewall(
-            d, "firewall:mgmt", f"{d.name}-mgmt-internal", "network:mgmt", mgmt, net.mgmt_cidr
-        ),
-        _router(
-            d, "router:mgmt", f"{d.name}-mgmt-router", f"{d.name}-mgmt-nat", "network:mgmt", mgmt
-        ),
+        _firewall(d, "firewall:mgmt", names.mgmt_firewall, "network:mgmt", mgmt, net.mgmt_cidr),
+        _router(d, "router:mgmt", names.mgmt_router, names.mgmt_nat, "network:mgmt", mgmt),
         _network(d, "network:primary", primary),
         _subnet(
             d,
             "subnet:primary",
-            names["network.primary_subnet"],
+            names.primary_subnet,
             "network:primary",
             primary,
             net.primary_cidr,
@@ -61,7 +57,7 @@ def network_nodes(d: Deployment) -> list[Node]:
         _firewall(
             d,
             "firewall:primary",
-            f"{d.name}-primary-internal",
+            names.primary_firewall,
             "network:primary",
             primary,
             net.gvnic_firewall_source_range,
@@ -69,8 +65,8 @@ def network_nodes(d: Deployment) -> list[Node]:
         _router(
             d,
             "router:primary",
-            f"{d.name}-primary-router",
-            f"{d.name}-primary-nat",
+            names.primary_router,
+            names.primary_nat,
             "network:primary",
             primary,
         ),

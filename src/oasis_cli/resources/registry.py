@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.gcp.waiter import wait_longrunning
@@ -60,11 +60,11 @@ def registry_nodes(d: Deployment) -> list[Node]:
             ]
         }
 
-    n = d.name
+    n = d.names
     return [
         repo(
             "registry:docker",
-            n,
+            n.docker,
             (),
             format_="DOCKER",
             mode="STANDARD_REPOSITORY",
@@ -72,7 +72,7 @@ def registry_nodes(d: Deployment) -> list[Node]:
         ),
         repo(
             "registry:docker-hub",
-            f"{n}-docker-hub",
+            n.docker_hub,
             (),
             format_="DOCKER",
             mode="REMOTE_REPOSITORY",
@@ -83,16 +83,16 @@ def registry_nodes(d: Deployment) -> list[Node]:
         ),
         repo(
             "registry:docker-virtual",
-            f"{n}-virtual",
+            n.docker_virtual,
             ("registry:docker", "registry:docker-hub"),
             format_="DOCKER",
             mode="VIRTUAL_REPOSITORY",
-            virtual_repository_config=virtual(n, f"{n}-docker-hub"),
+            virtual_repository_config=virtual(n.docker, n.docker_hub),
         ),
-        repo("registry:python", f"{n}-python", (), format_="PYTHON", mode="STANDARD_REPOSITORY"),
+        repo("registry:python", n.python, (), format_="PYTHON", mode="STANDARD_REPOSITORY"),
         repo(
             "registry:pypi",
-            f"{n}-pypi",
+            n.pypi,
             (),
             format_="PYTHON",
             mode="REMOTE_REPOSITORY",
@@ -103,11 +103,11 @@ def registry_nodes(d: Deployment) -> list[Node]:
         ),
         repo(
             "registry:python-virtual",
-            f"{n}-python-virtual",
+            n.python_virtual,
             ("registry:python", "registry:pypi"),
             format_="PYTHON",
             mode="VIRTUAL_REPOSITORY",
-            virtual_repository_config=virtual(f"{n}-python", f"{n}-pypi"),
+            virtual_repository_config=virtual(n.python, n.pypi),
         ),
     ]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.graph import Node
@@ -16,13 +16,9 @@ if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
 
 
-def secret_name(d: Deployment) -> str:
-    return f"{d.name}-secrets"
-
-
 def secret_nodes(d: Deployment) -> list[Node]:
     spec = {"replication": {"automatic": {}}, "labels": d.label}
-    return [Node("secret", "secretmanager.secret", secret_name(d), "global", ("apis",), spec)]
+    return [Node("secret", "secretmanager.secret", d.names.secret, "global", ("apis",), spec)]
 
 
 class Secret(Kind):

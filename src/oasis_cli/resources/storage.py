@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.gcp.errors import api_errors
 from oasis_cli.graph import Node
 from oasis_cli.resources.base import Change, Kind, OnOperation, labelled, remove
@@ -28,7 +28,7 @@ def bucket_nodes(d: Deployment) -> list[Node]:
         "public_access_prevention": "enforced",
         "labels": d.label,
     }
-    data, staging = d.render(d.config.storage.bucket), d.render(d.config.storage.build_bucket)
+    data, staging = d.names.bucket, d.names.build_bucket
     return [
         Node("bucket:data", "storage.bucket", data, d.region, ("apis",), spec),
         Node(STAGING, "storage.bucket", staging, d.region, ("apis",), spec),
