@@ -15,7 +15,8 @@ import pytest
 
 from oasis_cli.errors import OperationFailed, OperationTimeout
 from oasis_cli.gcp.clients import Cloud
-from oasis_cli.gcp.waiter import PollPolicy, wait_gke, wait_longrunning, wait_until
+from oasis_cli.gcp.waiter import wait_gke, wait_longrunning
+from oasis_cli.polling import PollPolicy, wait_until
 
 FAST = PollPolicy(initial_s=0.01, maximum_s=0.02, deadline_s=5)
 

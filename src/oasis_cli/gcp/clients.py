@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from oasis_cli.errors import ConfigError, PreflightError
-from oasis_cli.gcp.waiter import PollPolicy
+from oasis_cli.polling import PollPolicy
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
@@ -105,21 +105,17 @@ class Cloud:
         with self._lock:
             return self._clients.setdefault(key, client)
 
-    def kube(self, cluster_path: str) -> Any:
-        """The Kubernetes client of a GKE cluster, built once; None while the cluster
-        does not exist (so neither do its objects; `up --all` creates it mid-run)."""
-        key = f"kube:{cluster_path}"
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        """`build()`'s value, built once per key (for clients built outside gcp/); a
+        None is not kept, so it is asked for again next time."""
         with self._lock:
             if key in self._clients:
                 return self._clients[key]
-        from oasis_cli.kube.client import Kube, endpoint
-
-        where = endpoint(self, cluster_path)
-        if where is None:
+        value = build()
+        if value is None:
             return None
-        client = Kube(self, where)
         with self._lock:
-            return self._clients.setdefault(key, client)
+            return self._clients.setdefault(key, value)
 
     def compute(self, name: str) -> Any:
         """A compute_v1 client by class name, e.g. `compute("NetworksClient")`."""

@@ -1,9 +1,7 @@
 """One waiter for every long-running operation shape, with a deadline and backoff.
 
-`wait_until(poll, name=..., policy=...)` calls `poll()` until it reports done,
-sleeping `initial_s` x `multiplier` up to `maximum_s` between calls, and raises
-`OperationTimeout` at the deadline. On top of it, one function per shape, each
-raising `OperationFailed` with the operation's name and error:
+On top of `polling.wait_until`, one function per shape, each raising
+`OperationFailed` with the operation's name and error:
 - `wait_compute()`: compute operations, through oasis's own operations clients (an
   ExtendedOperation's `.result()` would poll compute.googleapis.com whatever the
   endpoint);
@@ -15,43 +13,13 @@ raising `OperationFailed` with the operation's name and error:
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from oasis_cli.errors import OperationFailed, OperationTimeout
-
-if TYPE_CHECKING:
-    from oasis_cli.gcp.clients import Cloud
+from oasis_cli.errors import OperationFailed
+from oasis_cli.gcp.clients import Cloud
+from oasis_cli.polling import wait_until
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PollPolicy:
-    initial_s: float = 2.0
-    maximum_s: float = 15.0
-    multiplier: float = 1.5
-    deadline_s: float = 3600.0
-
-
-def wait_until(
-    poll: Callable[[], bool],
-    *,
-    name: str,
-    policy: PollPolicy,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    deadline = clock() + policy.deadline_s
-    delay = policy.initial_s
-    while not poll():
-        remaining = deadline - clock()
-        if remaining <= 0:
-            raise OperationTimeout(name, policy.deadline_s)
-        sleep(min(delay, remaining))
-        delay = min(delay * policy.multiplier, policy.maximum_s)
 
 
 def wait_compute(cloud: Cloud, operation: Any, *, scope: str) -> Any:

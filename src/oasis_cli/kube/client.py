@@ -14,12 +14,10 @@ import os
 import tempfile
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from oasis_cli.errors import CloudError
-
-if TYPE_CHECKING:
-    from oasis_cli.gcp.clients import Cloud
+from oasis_cli.gcp.clients import Cloud
 
 FIELD_MANAGER = "oasis"
 LOCAL_TOKEN = "oasis-local"
@@ -57,6 +55,18 @@ def endpoint(cloud: Cloud, cluster_path: str) -> Endpoint | None:
     return Endpoint(
         f"https://{cluster.endpoint}", base64.b64decode(cluster.master_auth.cluster_ca_certificate)
     )
+
+
+def cluster_client(cloud: Cloud, cluster_path: str) -> Kube | None:
+    """The Kubernetes client of a GKE cluster, built once per `cloud`; None while the
+    cluster does not exist (so neither do its objects; `up --all` creates it mid-run)."""
+
+    def build() -> Kube | None:
+        where = endpoint(cloud, cluster_path)
+        return None if where is None else Kube(cloud, where)
+
+    client: Kube | None = cloud.cached(f"kube:{cluster_path}", build)
+    return client
 
 
 class Kube:
