@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from oasis_cli import graph
 from oasis_cli.graph import Node
 
@@ -85,3 +87,38 @@ def test_serial_nodes_never_overlap():
 
     assert graph.run(pools, work, parallelism=4).ok
     assert peak == 1
+
+
+def test_an_unknown_dependency_key_is_an_error_before_anything_runs():
+    ran: list[str] = []
+    misspelled = [*nodes(), Node("pool", "k", "pool", "r", ("netwrok",))]
+    with pytest.raises(graph.GraphError, match="pool depends on 'netwrok'"):
+        graph.run(misspelled, lambda node: ran.append(node.key), parallelism=2)
+    assert ran == []
+
+
+def test_a_dependency_declared_outside_the_graph_is_met():
+    ran: list[str] = []
+    on_top = [Node("image", "k", "image", "r", ("net",))]
+    assert graph.run(on_top, lambda node: ran.append(node.key), parallelism=2, outside={"net"}).ok
+    assert ran == ["image"]
+
+
+def test_every_command_graph_names_only_keys_it_has_or_declares(tmp_path):
+    """Each composed graph's dependencies resolve: within `up --all` all of them, and
+    within each command's own graph every one it does not declare outside."""
+    from oasis_cli import graphs
+    from oasis_cli.config.loading import load
+    from oasis_cli.config.names import resolve
+
+    config = load(None, environ={}, overrides=["gpu.capacity=reservation:r1,spot,flex-start"])
+    d = resolve(config, "oasis-local")
+    for composed in (
+        graphs.infrastructure(d),
+        graphs.everything(d, tmp_path),
+        graphs.images(d, tmp_path),
+        graphs.binauth(d, enforce=False),
+    ):
+        assert graph.order(composed.nodes, outside=composed.outside)
+    everything = graphs.everything(d, tmp_path)
+    assert everything.outside == frozenset()

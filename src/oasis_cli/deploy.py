@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from oasis_cli import graph
-from oasis_cli.config import Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.errors import CloudError
 from oasis_cli.gcp.clients import Cloud
-from oasis_cli.graph import Node, Outcome
+from oasis_cli.graph import Node, Outcome, order, run
+from oasis_cli.graphs import Graph, infrastructure, teardown
 from oasis_cli.ledger import Ledger
-from oasis_cli.resources import KINDS, build_graph, ownership_spec
 from oasis_cli.resources.base import Action, OnOperation, Plan, plan
+from oasis_cli.resources.kinds import KINDS
 from oasis_cli.ui import Reporter
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,10 @@ class Context:
         return self.deployment.config.run.parallelism
 
 
-def _observe_all(ctx: Context, nodes: list[Node]) -> dict[str, Plan]:
+def _observe_all(ctx: Context, graph: Graph) -> dict[str, Plan]:
     """Plan every node from read-only calls, all at once (lookups need no ordering)."""
     plans: dict[str, Plan] = {}
+    nodes = graph.nodes
     by_key = {node.key: node for node in nodes}
 
     def work(unordered: Node) -> None:
@@ -49,11 +50,9 @@ def _observe_all(ctx: Context, nodes: list[Node]) -> dict[str, Plan]:
         kind = KINDS[node.kind]
         plans[node.key] = plan(node, kind.observe(ctx.cloud, node), kind)
 
-    outcome = graph.run(
-        [replace(node, deps=()) for node in nodes], work, parallelism=ctx.parallelism
-    )
+    outcome = run([replace(node, deps=()) for node in nodes], work, parallelism=ctx.parallelism)
     _raise_first(outcome)
-    return {node.key: plans[node.key] for node in graph.order(nodes)}
+    return {node.key: plans[node.key] for node in order(nodes, outside=graph.outside)}
 
 
 def _raise_first(outcome: Outcome) -> None:
@@ -61,18 +60,22 @@ def _raise_first(outcome: Outcome) -> None:
         raise error
 
 
-def plan_up(ctx: Context, nodes: list[Node] | None = None) -> list[Plan]:
-    """What `up` would do (to `nodes`, the base infrastructure by default), from
+def plan_up(ctx: Context, graph: Graph | None = None) -> list[Plan]:
+    """What `up` would do (to `graph`, the base infrastructure by default), from
     read-only calls."""
-    nodes = build_graph(ctx.deployment) if nodes is None else nodes
-    return list(_observe_all(ctx, nodes).values())
+    return list(_observe_all(ctx, graph or infrastructure(ctx.deployment)).values())
 
 
-def up(ctx: Context, nodes: list[Node] | None = None) -> Outcome:
-    """Converge `nodes` (the base infrastructure by default) in dependency order."""
-    nodes = build_graph(ctx.deployment) if nodes is None else nodes
-    ctx.reporter.start(nodes)
-    return graph.run(nodes, lambda node: _converge(ctx, node), parallelism=ctx.parallelism)
+def up(ctx: Context, graph: Graph | None = None) -> Outcome:
+    """Converge `graph` (the base infrastructure by default) in dependency order."""
+    graph = graph or infrastructure(ctx.deployment)
+    ctx.reporter.start(graph.nodes)
+    return run(
+        graph.nodes,
+        lambda node: _converge(ctx, node),
+        parallelism=ctx.parallelism,
+        outside=graph.outside,
+    )
 
 
 def bind(ctx: Context, node: Node) -> Node:
@@ -158,24 +161,15 @@ def _operation_recorder(ctx: Context, key: str) -> OnOperation:
     return OnOperation(record, show)
 
 
-def teardown_nodes(ctx: Context) -> list[Node]:
-    """The config's nodes, named as the ledger recorded them, plus ledger-only entries."""
-    nodes = {node.key: node for node in build_graph(ctx.deployment)}
-    for key, entry in ctx.ledger.entries.items():
-        known = nodes.get(key)
-        if known is not None:
-            nodes[key] = replace(known, name=entry.name, location=entry.location)
-        elif entry.state != "deleted":
-            spec = ownership_spec(ctx.deployment)
-            nodes[key] = Node(key, entry.kind, entry.name, entry.location, tuple(entry.deps), spec)
-    return list(nodes.values())
-
-
 def down(ctx: Context) -> Outcome:
-    nodes = teardown_nodes(ctx)
-    ctx.reporter.start(nodes)
-    return graph.run(
-        nodes, lambda node: _remove(ctx, node), parallelism=ctx.parallelism, reverse=True
+    graph = teardown(ctx.deployment, ctx.ledger)
+    ctx.reporter.start(graph.nodes)
+    return run(
+        graph.nodes,
+        lambda node: _remove(ctx, node),
+        parallelism=ctx.parallelism,
+        reverse=True,
+        outside=graph.outside,
     )
 
 
@@ -221,8 +215,9 @@ def _remove(ctx: Context, node: Node) -> str:
 
 def status(ctx: Context) -> list[dict[str, Any]]:
     """The ledger joined with live state: each resource, its state, drift, time taken."""
-    nodes = {node.key: node for node in teardown_nodes(ctx)}
-    plans = _observe_all(ctx, list(nodes.values()))
+    graph = teardown(ctx.deployment, ctx.ledger)
+    nodes = {node.key: node for node in graph.nodes}
+    plans = _observe_all(ctx, graph)
     rows = []
     for key, current in plans.items():
         entry = ctx.ledger.get(key)

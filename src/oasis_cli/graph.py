@@ -5,18 +5,21 @@ keys it depends on, its desired settings, and the settings it takes from what a
 dependency recorded (an image built FROM another image's digest). `run()` walks the graph with
 `graphlib.TopologicalSorter` over a bounded thread pool (reversed for teardown).
 After the first failure nothing new starts; work in flight finishes and is recorded.
-Nodes that share a `serial` value run one at a time (GKE refuses concurrent
-node-pool operations on one cluster).
+Nodes that share a `serial` value run one at a time. A dependency must be a node of
+the graph or one of the keys declared `outside` it (made by an earlier command); any
+other key is a bug in a node builder and raises `GraphError`.
 """
 
 from __future__ import annotations
 
 import graphlib
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
+
+from oasis_cli.errors import OasisError
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ class Node:
     inputs: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
+class GraphError(OasisError):
+    """A node depends on a key that is neither in its graph nor declared outside it."""
+
+
 @dataclass
 class Outcome:
     """What a graph run did: results by key, errors by key, and what never started."""
@@ -45,19 +52,25 @@ class Outcome:
         return not self.errors and not self.not_started
 
 
-def order(nodes: Iterable[Node], *, reverse: bool = False) -> list[Node]:
+def order(
+    nodes: Iterable[Node], *, reverse: bool = False, outside: Collection[str] = ()
+) -> list[Node]:
     """A deterministic topological order (dependencies first, or last if reversed)."""
     by_key = {node.key: node for node in nodes}
-    sorter = graphlib.TopologicalSorter(_edges(by_key, reverse))
+    sorter = graphlib.TopologicalSorter(_edges(by_key, reverse, outside))
     return [by_key[key] for key in sorter.static_order()]
 
 
-def _edges(by_key: Mapping[str, Node], reverse: bool) -> dict[str, set[str]]:
-    """Predecessors of every node; dependencies outside the set are ignored."""
+def _edges(
+    by_key: Mapping[str, Node], reverse: bool, outside: Collection[str]
+) -> dict[str, set[str]]:
+    """Predecessors of every node; a dependency declared `outside` is already met."""
     edges: dict[str, set[str]] = {key: set() for key in sorted(by_key)}
     for key in sorted(by_key):
         for dep in by_key[key].deps:
             if dep not in by_key:
+                if dep not in outside:
+                    raise GraphError(f"{key} depends on {dep!r}, which no node provides")
                 continue
             if reverse:
                 edges[dep].add(key)
@@ -72,10 +85,11 @@ def run(
     *,
     parallelism: int,
     reverse: bool = False,
+    outside: Collection[str] = (),
 ) -> Outcome:
     """Run `work` on every node once its predecessors succeeded."""
     by_key = {node.key: node for node in nodes}
-    sorter = graphlib.TopologicalSorter(_edges(by_key, reverse))
+    sorter = graphlib.TopologicalSorter(_edges(by_key, reverse, outside))
     sorter.prepare()
     outcome = Outcome()
     serial_locks: dict[str, threading.Lock] = {}

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from oasis_cli import config as config_module
 from oasis_cli import deploy
 from oasis_cli.cli.app import AllowAnyIpOption, OutputOption, YesOption, app, options
 from oasis_cli.errors import ConfigError, OasisError
@@ -28,7 +27,9 @@ def init(
     path = opts.config_path
     if path.exists() and not force:
         raise ConfigError(f"{path} exists", hint="Use --force to overwrite it.")
-    path.write_text(config_module.render_init())
+    from oasis_cli.config.docs import render_init
+
+    path.write_text(render_init())
     opts.stderr.print(f"wrote {path}")
 
 
@@ -88,26 +89,19 @@ def up(
     """Create or adopt the base infrastructure; safe to re-run, resumes after a crash."""
     opts = options(ctx, output=output, yes=yes, allow_any_ip=allow_any_ip)
     with open_session(opts, "up") as (session, context):
-        nodes = None
+        graph = None
         if everything:
-            from oasis_cli.resources import build_graph
-            from oasis_cli.resources.images import image_nodes
-            from oasis_cli.resources.kubeobjects import kube_nodes
+            from oasis_cli import graphs
 
-            d = session.deployment
-            nodes = [
-                *build_graph(d),
-                *image_nodes(d, opts.config_path.parent),
-                *kube_nodes(d, None),
-            ]
+            graph = graphs.everything(session.deployment, opts.config_path.parent)
         if not opts.yes and sys.stdin.isatty() and not opts.json:
-            plans = deploy.plan_up(context, nodes)
+            plans = deploy.plan_up(context, graph)
             opts.stdout.print(plan_table(plans))
             if all(p.action is Action.NOOP for p in plans):
                 opts.stdout.print("Nothing to do.")
                 return
             typer.confirm("Apply this plan?", abort=True)
-        outcome = deploy.up(context, nodes)
+        outcome = deploy.up(context, graph)
     retry = "oasis up --all" if everything else "oasis up"
     finish(opts, session, outcome, "up", retry=retry)
 
@@ -130,7 +124,7 @@ def down(
     confirm(opts, "Delete every resource of this deployment (the data bucket is kept)?")
     with open_session(opts, "down", detect_ip=False) as (session, context):
         if delete_data:
-            bucket = session.deployment.render(session.deployment.config.storage.bucket)
+            bucket = session.deployment.names.bucket
             confirm(
                 opts, f"Also delete bucket {bucket} and ALL its objects? This cannot be undone."
             )

@@ -11,34 +11,12 @@ from oasis_cli import deploy
 from oasis_cli.cli.app import OutputOption, app, options
 from oasis_cli.cli.commands import finish
 from oasis_cli.errors import PreflightError
-from oasis_cli.graph import Node
-from oasis_cli.ledger import Ledger
 from oasis_cli.session import open_session
 
 
 class Only(str, Enum):
     base = "base"
     server = "server"
-
-
-def require(ledger: Ledger, nodes: list[Node], then: str) -> None:
-    """Refuse (exit 3) unless every dependency outside `nodes` is done in the ledger."""
-    keys = {node.key for node in nodes}
-    outside = {dep for node in nodes for dep in node.deps if dep not in keys}
-    missing = sorted(dep for dep in outside if getattr(ledger.get(dep), "state", None) != "done")
-    if not missing:
-        return
-    if missing == ["image:base"]:
-        raise PreflightError(
-            "ray-server is built FROM the recorded ray-base digest, and ray-base has not "
-            "been built.",
-            hint="Run `oasis build-images` (or `--only base`) first.",
-        )
-    raise PreflightError(
-        f"{then} needs the base infrastructure, and these are not created yet: "
-        + ", ".join(missing),
-        hint="Run `oasis up` first.",
-    )
 
 
 @app.command("build-images")
@@ -56,18 +34,21 @@ def build_images(
 
     Records both digests in the ledger; unchanged sources build nothing.
     """
-    from oasis_cli.resources.images import image_nodes
+    from oasis_cli import graphs
 
     opts = options(ctx, output=output)
     with open_session(opts, "build-images", detect_ip=False) as (session, context):
-        nodes = image_nodes(session.deployment, opts.config_path.parent, force=force)
-        if only is not None:
-            nodes = [node for node in nodes if node.key == f"image:{only.value}"]
-        require(context.ledger, nodes, "build-images")
-        outcome = deploy.up(context, nodes)
+        graph = graphs.images(
+            session.deployment,
+            opts.config_path.parent,
+            force=force,
+            only=only.value if only else "",
+        )
+        graphs.require(context.ledger, graph, "build-images")
+        outcome = deploy.up(context, graph)
         refs = {
             node.key: entry.outputs.get("ref", "")
-            for node in nodes
+            for node in graph.nodes
             if (entry := context.ledger.get(node.key)) is not None
         }
     finish(opts, session, outcome, "build-images", retry="oasis build-images")
@@ -93,19 +74,19 @@ def binauth(
 
     Dry-run (audit only) unless --enforce; `oasis down` restores the policy as it was.
     """
-    from oasis_cli.resources.binauth import binauth_nodes
+    from oasis_cli import graphs
 
     opts = options(ctx, output=output)
     with open_session(opts, "binauth", detect_ip=False) as (session, context):
-        nodes = binauth_nodes(session.deployment, enforce=enforce)
-        require(context.ledger, nodes, "binauth")
+        graph = graphs.binauth(session.deployment, enforce=enforce)
+        graphs.require(context.ledger, graph, "binauth")
         if context.ledger.get("image:base") is None:
             raise PreflightError(
                 "the built-by-cloud-build attestor appears with the first image Cloud Build "
                 "builds, and no image has been built.",
                 hint="Run `oasis build-images` first.",
             )
-        outcome = deploy.up(context, nodes)
+        outcome = deploy.up(context, graph)
     finish(opts, session, outcome, "binauth", retry="oasis binauth")
     if not opts.json:
         mode = "enforced" if enforce else "dry-run (audit only)"

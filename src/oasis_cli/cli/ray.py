@@ -11,25 +11,12 @@ import typer
 from oasis_cli import deploy
 from oasis_cli.cli.app import OutputOption, app, options
 from oasis_cli.cli.commands import finish
-from oasis_cli.cli.images import require
 from oasis_cli.errors import PreflightError
-from oasis_cli.ledger import Ledger
 from oasis_cli.session import open_session
 from oasis_cli.ui import print_json
 
 ray_app = typer.Typer(help="The Ray cluster on GKE: deploy it, see it.")
 app.add_typer(ray_app, name="ray")
-
-
-def server_image(ledger: Ledger) -> str:
-    """The digest-pinned ray-server image the ledger recorded; refuses without one."""
-    entry = ledger.get("image:server")
-    if entry is None or entry.state != "done" or not entry.outputs.get("ref"):
-        raise PreflightError(
-            "the Ray cluster runs the ray-server image, and it has not been built.",
-            hint="Run `oasis build-images` first.",
-        )
-    return str(entry.outputs["ref"])
 
 
 @ray_app.command("deploy")
@@ -38,13 +25,13 @@ def ray_deploy(ctx: typer.Context, output: OutputOption = None) -> None:
 
     Server-side apply in SPEC order, each object waited on; safe to re-run.
     """
-    from oasis_cli.resources.kubeobjects import kube_nodes
+    from oasis_cli import graphs
 
     opts = options(ctx, output=output)
     with open_session(opts, "ray-deploy", detect_ip=False) as (session, context):
-        nodes = kube_nodes(session.deployment, server_image(context.ledger))
-        require(context.ledger, nodes, "ray deploy")
-        outcome = deploy.up(context, nodes)
+        graph = graphs.kubernetes(session.deployment, context.ledger)
+        graphs.require(context.ledger, graph, "ray deploy")
+        outcome = deploy.up(context, graph)
     finish(opts, session, outcome, "ray deploy", retry="oasis ray deploy")
 
 
@@ -86,10 +73,10 @@ def ray_status(ctx: typer.Context, output: OutputOption = None) -> None:
 
 def cluster_kube(context: Any, d: Any) -> Any:
     """The deployment's cluster's Kubernetes client; refuses (exit 3) without a cluster."""
-    from oasis_cli.kube.client import cluster_path
+    from oasis_cli.kube.client import cluster_client, cluster_path
 
-    kube = context.cloud.kube(
-        cluster_path(context.cloud.project, d.region, d.names()["cluster.name"])
+    kube = cluster_client(
+        context.cloud, cluster_path(context.cloud.project, d.region, d.names.cluster)
     )
     if kube is None:
         raise PreflightError("the cluster does not exist.", hint="Run `oasis up` first.")
@@ -116,7 +103,7 @@ def kubeconfig(
     opts = options(ctx)
     with open_session(opts, "kubeconfig", read_only=True, detect_ip=False) as (session, context):
         d = session.deployment
-        name = d.names()["cluster.name"]
+        name = d.names.cluster
         from oasis_cli.kube.client import cluster_path, endpoint
 
         where = endpoint(context.cloud, cluster_path(context.cloud.project, d.region, name))
