@@ -66,12 +66,13 @@ class LocalCloud:
         return {service.service: service for service in services}
 
     def advance(self) -> None:
-        """Finish every due operation of every service, in a transaction of its own, so
-        each request sees one up-to-date world even if it then fails."""
+        """Finish every due operation of every service and commit it, so each
+        request sees one up-to-date world even if it then fails."""
         with self.store.transaction() as world:
             for service in self.services.values():
                 service.advance(world)
             controllers.advance_all(world)
+            self.store.checkpoint()
 
     def inventory(self) -> list[dict[str, Any]]:
         """Every resource of every service, as GET returns it (what `local-cloud ls` shows)."""
@@ -112,17 +113,20 @@ class LocalCloud:
         return endpoints
 
     def dispatch(self, request: Request, service_name: str) -> Response:
+        """One request in one transaction: advance the world (committed even if the
+        request then fails), apply the fault rules, then let the service handle it."""
         service = self.services.get(service_name)
         if service is None:
             raise HttpError(404, f"no service {service_name!r} in the local cloud", "notFound")
-        self.advance()
-        rule = faults.take(self.store, request.method, request.path, service.target(request))
-        if rule and rule.get("action", "error") == "error":
-            status = int(rule.get("status", 503))
-            raise HttpError(
-                status,
-                rule.get("message", f"injected fault {status}"),
-                rule.get("reason", "backendError"),
-            )
-        request.fault = rule
-        return service.handle(request)
+        with self.store.transaction():
+            self.advance()
+            rule = faults.take(self.store, request.method, request.path, service.target(request))
+            if rule and rule.get("action", "error") == "error":
+                status = int(rule.get("status", 503))
+                raise HttpError(
+                    status,
+                    rule.get("message", f"injected fault {status}"),
+                    rule.get("reason", "backendError"),
+                )
+            request.fault = rule
+            return service.handle(request)

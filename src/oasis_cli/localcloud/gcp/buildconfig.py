@@ -171,3 +171,31 @@ def substitute(build: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
     resolved["images"] = [apply(image) for image in build.get("images", [])]
     resolved["tags"] = [apply(tag) for tag in build.get("tags", [])]
     return resolved
+
+
+FILTER_CLAUSE = re.compile(r'^\s*(tags|status|images)\s*=\s*"([^"]*)"\s*$')
+
+
+def parse_filter(text: str) -> list[tuple[str, str]]:
+    """The `field="value" AND ...` filters of builds.list that oasis and gcloud send."""
+    if not text.strip():
+        return []
+    clauses = []
+    for part in re.split(r"\s+AND\s+", text.strip()):
+        found = FILTER_CLAUSE.match(part)
+        if found is None:
+            raise HttpError(400, f'Invalid filter: {text!r} (simulated: field="value" AND ...)')
+        clauses.append((found.group(1), found.group(2)))
+    return clauses
+
+
+def selected(build: dict[str, Any], clauses: list[tuple[str, str]]) -> bool:
+    for name, value in clauses:
+        have = build.get(name)
+        if isinstance(have, list) and value not in have:
+            return False
+        if isinstance(have, str) and have != value:
+            return False
+        if have is None:
+            return False
+    return True

@@ -1,13 +1,11 @@
-"""Cloud Build v1 as the local cloud serves it: private worker pools and builds.
-
-Pools: a pool's peered network needs a Service Networking connection; worker disks
-are 100-4000 GB. Builds: the request is checked as Cloud Build checks it
+"""Cloud Build v1 as the local cloud serves it: builds, on top of the private worker
+pools (`workerpools`). The request is checked as Cloud Build checks it
 (`buildconfig`), then run at once in simulation, and revealed over time: QUEUED,
 WORKING with the log growing in the logs bucket, then SUCCESS or FAILURE. A build
 takes 5-20 minutes times the latency scale. The run fetches the source from Cloud
 Storage (the service account must be able to read it), simulates each `docker
 build` step (`dockerbuild`), and pushes `images` to Artifact Registry (the account
-must be a writer), with a digest derived from the source and the resolved config.
+must be a writer), with a digest of its own (a real image build is not reproducible).
 A successful build that pushes images creates the `built-by-cloud-build` attestor,
 as Cloud Build does. A `fail_operation` fault fails the build's last step, with the
 fault's message in the log.
@@ -26,15 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oasis_cli.localcloud.gcp import buildconfig, dockerbuild, iampolicy
-from oasis_cli.localcloud.gcp.peering import NETWORK, compute_network, connection_of
 from oasis_cli.localcloud.gcp.projects import project_number, service_account_exists
 from oasis_cli.localcloud.gcp.registry import pull_problem, push_image
 from oasis_cli.localcloud.gcp.storage import put_object, read_object
-from oasis_cli.localcloud.infra.http import HttpError, Request, Response
-from oasis_cli.localcloud.infra.rest import Handler, RestService, normalize, public, timestamp
+from oasis_cli.localcloud.gcp.workerpools import TYPE, WorkerPools
+from oasis_cli.localcloud.infra.http import Request, Response
+from oasis_cli.localcloud.infra.rest import Handler, normalize, public, timestamp
 
-POOL_S = 180.0
-TYPE = "type.googleapis.com/google.devtools.cloudbuild.v1."
 AR_IMAGE = re.compile(r"^([a-z0-9-]+)-docker\.pkg\.dev/([^/]+)/([^/]+)/([^:@]+)(?::(.+))?$")
 TERMINAL = {"SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"}
 READ_ROLES = (
@@ -62,7 +58,7 @@ class Run:
     pushes: list[tuple[str, str, str]] = field(default_factory=list)  # image, repo, package
 
 
-class CloudBuild(RestService):
+class CloudBuild(WorkerPools):
     api_name, api_version, service = "cloudbuild", "v1", "cloudbuild"
     # builds are history, not resources: `builds.list` shows them, `local-cloud ls` not
     tables = {"workerPools": "cloudbuild#workerPool"}
@@ -85,69 +81,6 @@ class CloudBuild(RestService):
         if "images" in body:
             return " ".join(body["images"])
         return super().target(request)
-
-    # --- worker pools ----------------------------------------------------------------
-
-    def _create_pool(self, world: dict, params: dict, request: Request) -> Response:
-        from google.cloud.devtools import cloudbuild_v1
-
-        parent = params["parent"]
-        pool_id = request.param("workerPoolId") or ""
-        if not re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", pool_id):
-            raise HttpError(400, f"Invalid worker pool id: '{pool_id}'")
-        body = normalize(cloudbuild_v1.WorkerPool, request.body or {}, "workerPool")
-        config = body.get("privatePoolV1Config", {})
-        worker = config.get("workerConfig", {})
-        disk = int(worker.get("diskSizeGb", 100))
-        if not 100 <= disk <= 4000:
-            raise HttpError(400, f"diskSizeGb must be between 100 and 4000, not {disk}.")
-        peered = config.get("networkConfig", {}).get("peeredNetwork")
-        if peered:
-            if not NETWORK.match(peered) or not peered.split("/")[1].isdigit():
-                raise HttpError(400, "peeredNetwork must name the project by number.")
-            network = compute_network(world, peered)
-            connection = connection_of(world, network)
-            if connection is None or not self.visible(connection):
-                raise HttpError(
-                    400,
-                    f"Network {peered} is not peered with Service Networking "
-                    "(create a private services connection first).",
-                    "failedPrecondition",
-                )
-        name = f"{parent}/workerPools/{pool_id}"
-        now = timestamp(time.time())
-        pool = {
-            **body,
-            "name": name,
-            "state": "RUNNING",
-            "createTime": now,
-            "updateTime": now,
-            "etag": "W/1",
-        }
-        self.add(world, "workerPools", name, pool, POOL_S)
-        return self.operation(
-            world,
-            request,
-            prefix=parent,
-            metadata_type=TYPE + "CreateWorkerPoolOperationMetadata",
-            response={"@type": TYPE + "WorkerPool", **public(pool)},
-            target=("workerPools", name),
-        )
-
-    def _get_pool(self, world: dict, params: dict, request: Request) -> Response:
-        return Response(200, public(self.find(world, "workerPools", params["name"])))
-
-    def _delete_pool(self, world: dict, params: dict, request: Request) -> Response:
-        name = params["name"]
-        self.remove(world, "workerPools", name, POOL_S / 3)
-        return self.operation(
-            world,
-            request,
-            prefix=name.split("/workerPools/")[0],
-            metadata_type=TYPE + "DeleteWorkerPoolOperationMetadata",
-            response={"@type": "type.googleapis.com/google.protobuf.Empty"},
-            target=("workerPools", name),
-        )
 
     # --- builds ----------------------------------------------------------------------
 
@@ -230,7 +163,7 @@ class CloudBuild(RestService):
         if bucket not in world.get("storage", {}).get("buckets", {}):
             raise buildconfig.invalid(f"logs bucket {logs_bucket} does not exist")
         email = body.get("serviceAccount", "").rsplit("/", 1)[-1]
-        if email and not _can(world, bucket, email, WRITE_ROLES):
+        if email and not iampolicy.bucket_grants(world, bucket, email, WRITE_ROLES):
             raise buildconfig.invalid(
                 f"service account {email} cannot write logs to {logs_bucket} "
                 "(it needs roles/storage.objectAdmin or objectUser on the bucket)"
@@ -247,7 +180,10 @@ class CloudBuild(RestService):
         pushing the same digest."""
         storage = body.get("source", {}).get("storageSource", {})
         data = None
-        if storage and (not email or _can(world, storage.get("bucket", ""), email, READ_ROLES)):
+        if storage and (
+            not email
+            or iampolicy.bucket_grants(world, storage.get("bucket", ""), email, READ_ROLES)
+        ):
             data = read_object(self.store, world, storage.get("bucket", ""), storage["object"])
         config = json.dumps(
             {k: body.get(k) for k in ("steps", "images", "substitutions")}, sort_keys=True
@@ -293,7 +229,7 @@ class CloudBuild(RestService):
 
         def resolve(location: str, project_id: str, repo: str, package: str, pin: str | None):
             repository = f"projects/{project_id}/locations/{location}/repositories/{repo}"
-            if not _granted(world, project_id, email, (*PUSH_ROLES, READ_REGISTRY)):
+            if not iampolicy.project_grants(world, project_id, email, (*PUSH_ROLES, READ_REGISTRY)):
                 return "denied: Permission 'artifactregistry.repositories.downloadArtifacts'"
             return pull_problem(world, repository, package, pin)
 
@@ -335,7 +271,7 @@ class CloudBuild(RestService):
                 return run
             location, project, repo, package = found.group(1, 2, 3, 4)
             repository = f"projects/{project}/locations/{location}/repositories/{repo}"
-            if not _granted(world, project, email, PUSH_ROLES):
+            if not iampolicy.project_grants(world, project, email, PUSH_ROLES):
                 run.failure = (
                     f"denied: Permission 'artifactregistry.repositories.uploadArtifacts' "
                     f"denied on resource {repository}"
@@ -352,11 +288,11 @@ class CloudBuild(RestService):
 
     def _list_builds(self, world: dict, params: dict, request: Request) -> Response:
         parent = params["parent"]
-        clauses = _parse_filter(request.param("filter") or "")
+        clauses = buildconfig.parse_filter(request.param("filter") or "")
         found = [
             public(build)
             for name, build in self.table(world, "builds").items()
-            if name.startswith(parent + "/builds/") and _selected(build, clauses)
+            if name.startswith(parent + "/builds/") and buildconfig.selected(build, clauses)
         ]
         found.sort(key=lambda b: b["createTime"], reverse=True)
         return Response(200, {"builds": found})
@@ -439,47 +375,3 @@ class CloudBuild(RestService):
         text = "".join(line + "\n" for line in build["_lines"][:due])
         put_object(self.store, world, bucket, name, text.encode(), "text/plain; charset=utf-8")
         build["_written"] = due
-
-
-def _granted(world: dict[str, Any], project: str, email: str, roles: tuple[str, ...]) -> bool:
-    """Whether the build's service account holds one of `roles` on the project (a build
-    without one runs as Cloud Build's default account, which may do everything)."""
-    return not email or iampolicy.has_role(
-        world, f"projects/{project}", f"serviceAccount:{email}", roles
-    )
-
-
-def _can(world: dict[str, Any], bucket: str, email: str, roles: tuple[str, ...]) -> bool:
-    """Bucket-level or project-level grant of one of `roles` to the service account."""
-    member = f"serviceAccount:{email}"
-    owner = world.get("storage", {}).get("buckets", {}).get(bucket, {}).get("_project", "")
-    return iampolicy.has_role(world, f"projects/_/buckets/{bucket}", member, roles) or (
-        iampolicy.has_role(world, f"projects/{owner}", member, roles)
-    )
-
-
-FILTER_CLAUSE = re.compile(r'^\s*(tags|status|images)\s*=\s*"([^"]*)"\s*$')
-
-
-def _parse_filter(text: str) -> list[tuple[str, str]]:
-    if not text.strip():
-        return []
-    clauses = []
-    for part in re.split(r"\s+AND\s+", text.strip()):
-        found = FILTER_CLAUSE.match(part)
-        if found is None:
-            raise HttpError(400, f'Invalid filter: {text!r} (simulated: field="value" AND ...)')
-        clauses.append((found.group(1), found.group(2)))
-    return clauses
-
-
-def _selected(build: dict[str, Any], clauses: list[tuple[str, str]]) -> bool:
-    for name, value in clauses:
-        have = build.get(name)
-        if isinstance(have, list) and value not in have:
-            return False
-        if isinstance(have, str) and have != value:
-            return False
-        if have is None:
-            return False
-    return True

@@ -5,30 +5,23 @@ Requests are routed and validated with the compute v1 discovery document. A crea
 reserves the name at once but the resource becomes visible only when its operation
 completes (after the latency model's duration), as in GCP. `requestId` makes a
 retried mutation return the original operation instead of acting twice. To add a
-collection: add a `Collection` entry and, if GCP checks more than the schema, a
-`_check_<collection>` method and in-use rule.
+collection: add a `Collection` entry and, if GCP checks more than the schema, its
+check and in-use rule in `compute_rules`.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from oasis_cli.localcloud.gcp import catalog
+from oasis_cli.localcloud.gcp import compute_rules as rules
+from oasis_cli.localcloud.gcp.compute_rules import BASE, NAME, relative
 from oasis_cli.localcloud.infra.discovery import Api
 from oasis_cli.localcloud.infra.http import HttpError, Latency, Request, Response
 from oasis_cli.localcloud.infra.store import Store
-
-BASE = "https://www.googleapis.com/compute/v1/"
-NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
-ROCE_PROFILE = re.compile(
-    r"^projects/[^/]+/global/networkProfiles/([a-z]+-[a-z]+\d+-[a-z])-vpc-roce$"
-)
-PROXY_PURPOSES = {"REGIONAL_MANAGED_PROXY", "GLOBAL_MANAGED_PROXY", "INTERNAL_HTTPS_LOAD_BALANCER"}
 
 
 @dataclass(frozen=True)
@@ -48,18 +41,9 @@ COLLECTIONS = {
     "routers": Collection("Router", "regions", "routers", "compute#router", 12, 10),
     "globalAddresses": Collection("Address", "global", "addresses", "compute#address", 8, 8),
 }
+
+
 # Which collections' members refer to a network through their `network` field.
-NETWORK_USERS = ("subnetworks", "firewalls", "routers", "globalAddresses")
-
-
-def relative(url: str) -> str:
-    """`projects/...` for a full, partial or relative resource URL."""
-    index = url.find("projects/")
-    if index >= 0:
-        return url[index:]
-    return url
-
-
 def public(resource: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in resource.items() if not k.startswith("_")}
 
@@ -110,7 +94,7 @@ class Compute:
         self.advance(world)
         items = []
         for collection, spec in COLLECTIONS.items():
-            for path, resource in sorted(self._table(world, collection).items()):
+            for path, resource in sorted(rules.table(world, collection).items()):
                 if resource.get("_creating"):
                     continue
                 location = "global" if spec.scope == "global" else path.split("/")[3]
@@ -136,13 +120,8 @@ class Compute:
     def _path(self, collection: str, params: dict[str, str], name: str) -> str:
         return f"{self._scope_path(collection, params)}/{name}"
 
-    @staticmethod
-    def _table(world: dict[str, Any], collection: str) -> dict[str, Any]:
-        table: dict[str, Any] = world.setdefault("compute", {}).setdefault(collection, {})
-        return table
-
     def _visible(self, world: dict[str, Any], collection: str, path: str) -> dict[str, Any]:
-        resource = self._table(world, collection).get(path)
+        resource = rules.table(world, collection).get(path)
         if resource is None or resource.get("_creating"):
             raise HttpError(404, f"The resource '{path}' was not found", "notFound")
         return resource
@@ -159,7 +138,7 @@ class Compute:
         prefix = self._scope_path(collection, params) + "/"
         items = [
             public(r)
-            for path, r in sorted(self._table(world, collection).items())
+            for path, r in sorted(rules.table(world, collection).items())
             if path.startswith(prefix) and not r.get("_creating")
         ]
         return Response(
@@ -182,11 +161,10 @@ class Compute:
                 "regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'",
             )
         path = self._path(collection, params, name)
-        table = self._table(world, collection)
+        table = rules.table(world, collection)
         if path in table:
             raise HttpError(409, f"The resource '{path}' already exists", "alreadyExists")
-        check = getattr(self, f"_check_{collection}")
-        check(world, params, body)
+        rules.CHECKS[collection](world, params, body)
         spec = COLLECTIONS[collection]
         now = time.time()
         resource = {
@@ -199,7 +177,7 @@ class Compute:
         }
         if spec.scope == "regions":
             resource["region"] = BASE + f"projects/{params['project']}/regions/{params['region']}"
-        _fill_defaults(collection, resource)
+        rules.fill_defaults(collection, resource)
         table[path] = resource
         return self._start(world, params, request, "insert", path, spec.create_s, resource["id"])
 
@@ -208,7 +186,7 @@ class Compute:
         resource = self._visible(world, collection, path)
         if resource.get("_deleting"):
             raise HttpError(400, f"The resource '{path}' is not ready", "resourceNotReady")
-        user = self._user_of(world, collection, path)
+        user = rules.user_of(world, collection, path)
         if user is not None:
             raise HttpError(
                 400,
@@ -226,7 +204,7 @@ class Compute:
         if body.get("name", resource["name"]) != resource["name"]:
             raise HttpError(400, "Invalid value for field 'resource.name': cannot be changed")
         merged = {**public(resource), **body}
-        getattr(self, f"_check_{collection}")(world, params, merged, patching=True)
+        rules.CHECKS[collection](world, params, merged, patching=True)
         resource.update(body)
         spec = COLLECTIONS[collection]
         return self._start(world, params, request, "patch", path, spec.create_s / 2, resource["id"])
@@ -304,7 +282,7 @@ class Compute:
                 continue
             target = relative(operation["targetLink"])
             collection = _collection_of(target)
-            table = self._table(world, collection)
+            table = rules.table(world, collection)
             resource = table.get(target)
             failure = operation.get("_fail")
             if failure is not None:
@@ -320,10 +298,10 @@ class Compute:
             elif resource is not None:
                 if operation["operationType"] == "insert":
                     resource.pop("_creating", None)
-                    self._on_created(world, collection, resource)
+                    rules.on_created(world, collection, resource)
                 elif operation["operationType"] == "delete":
                     table.pop(target)
-                    self._on_deleted(world, collection, resource)
+                    rules.on_deleted(world, collection, resource)
             operation["status"] = "DONE"
             operation["progress"] = 100
             operation["endTime"] = _timestamp(now)
@@ -351,210 +329,6 @@ class Compute:
             raise HttpError(501, f"compute.{collection}.{verb} is not simulated")
         # `wait` answers at once with the current state (GCP may return before DONE too).
         return Response(200, public(operation))
-
-    # --- cross-resource effects and rules --------------------------------------------
-
-    def _on_created(self, world: dict, collection: str, resource: dict) -> None:
-        if collection == "subnetworks":
-            network = self._table(world, "networks").get(relative(resource["network"]))
-            if network is not None:
-                network.setdefault("subnetworks", []).append(resource["selfLink"])
-
-    def _on_deleted(self, world: dict, collection: str, resource: dict) -> None:
-        if collection == "subnetworks":
-            network = self._table(world, "networks").get(relative(resource["network"]))
-            if network is not None and resource["selfLink"] in network.get("subnetworks", []):
-                network["subnetworks"].remove(resource["selfLink"])
-
-    def _user_of(self, world: dict, collection: str, path: str) -> str | None:
-        """The first resource that still uses `path` (GCP refuses to delete it)."""
-        if collection == "networks":
-            for user_collection in NETWORK_USERS:
-                for user_path, user in self._table(world, user_collection).items():
-                    if relative(user.get("network", "")) == path:
-                        return user_path
-        if collection in ("networks", "globalAddresses"):
-            for network, connection in (
-                world.get("servicenetworking", {}).get("connections", {}).items()
-            ):
-                name = path.rsplit("/", 1)[-1]
-                if network == path or name in connection.get("reservedPeeringRanges", []):
-                    return f"services/servicenetworking.googleapis.com/connections/{network}"
-        if collection in ("networks", "subnetworks"):
-            field = "network" if collection == "networks" else "subnetwork"
-            for cluster_path, cluster in world.get("container", {}).get("clusters", {}).items():
-                if relative(cluster.get("networkConfig", {}).get(field, "")) == path:
-                    return cluster_path
-                for pool in cluster.get("nodePools", []):
-                    extra = pool.get("networkConfig", {}).get("additionalNodeNetworkConfigs", [])
-                    name = path.rsplit("/", 1)[-1]
-                    if any(e.get(field, "").rsplit("/", 1)[-1] == name for e in extra):
-                        return f"{cluster_path}/nodePools/{pool['name']}"
-        return None
-
-    def _network(self, world: dict, params: dict, body: dict) -> dict[str, Any]:
-        reference = body.get("network")
-        if not reference:
-            raise HttpError(400, "Invalid value for field 'resource.network': ''. Required.")
-        path = relative(reference)
-        if not path.startswith("projects/"):
-            path = f"projects/{params['project']}/{path}"
-        network = self._table(world, "networks").get(path)
-        if network is None or network.get("_creating"):
-            raise HttpError(404, f"The resource '{path}' was not found", "notFound")
-        body["network"] = BASE + path
-        return network
-
-    def _check_networks(
-        self, world: dict, params: dict, body: dict, patching: bool = False
-    ) -> None:
-        if body.get("autoCreateSubnetworks") is None and "IPv4Range" not in body:
-            raise HttpError(
-                400,
-                "Invalid value for field 'resource.autoCreateSubnetworks': ''. "
-                "Legacy networks are not supported; set autoCreateSubnetworks.",
-            )
-        mtu = body.get("mtu")
-        if mtu is not None and not 1300 <= int(mtu) <= 8896:
-            raise HttpError(
-                400, f"Invalid value for field 'resource.mtu': '{mtu}'. Must be 1300-8896."
-            )
-        profile = body.get("networkProfile")
-        if profile:
-            match = ROCE_PROFILE.match(relative(profile))
-            if match is None:
-                raise HttpError(
-                    404, f"The resource '{relative(profile)}' was not found", "notFound"
-                )
-            if body.get("autoCreateSubnetworks"):
-                raise HttpError(
-                    400, "Networks with a RoCE network profile must be in custom subnet mode."
-                )
-            body["networkProfile"] = BASE + relative(profile)
-
-    def _check_subnetworks(
-        self, world: dict, params: dict, body: dict, patching: bool = False
-    ) -> None:
-        network = self._network(world, params, body)
-        cidr = body.get("ipCidrRange")
-        try:
-            parsed = ipaddress.IPv4Network(cidr or "", strict=True)
-        except ValueError:
-            raise HttpError(
-                400,
-                f"Invalid value for field 'resource.ipCidrRange': '{cidr}'. Invalid IPCidrRange.",
-            ) from None
-        region = params["region"]
-        if body.get("region") and relative(body["region"]).rsplit("/", 1)[-1] != region:
-            raise HttpError(400, f"Invalid value for field 'resource.region': '{body['region']}'.")
-        purpose = body.get("purpose", "PRIVATE")
-        if purpose in PROXY_PURPOSES:
-            if body.get("role") not in ("ACTIVE", "BACKUP"):
-                raise HttpError(
-                    400,
-                    f"Invalid value for field 'resource.role': '{body.get('role', '')}'. "
-                    f"Subnetworks with purpose {purpose} require role ACTIVE or BACKUP.",
-                )
-            if body.get("privateIpGoogleAccess"):
-                raise HttpError(
-                    400, "Private Google Access is not supported for proxy-only subnetworks."
-                )
-        elif body.get("role"):
-            raise HttpError(
-                400,
-                f"Invalid value for field 'resource.role': '{body['role']}'. "
-                "Role is only valid for proxy-only subnetworks.",
-            )
-        profile = network.get("networkProfile")
-        if profile:
-            zone = ROCE_PROFILE.match(relative(profile))
-            if zone and not zone.group(1).startswith(region + "-"):
-                raise HttpError(
-                    400,
-                    f"Subnetwork region {region} does not match the network profile's zone "
-                    f"{zone.group(1)}.",
-                )
-        if patching:
-            return
-        for path, other in self._table(world, "subnetworks").items():
-            if relative(other["network"]) != relative(body["network"]):
-                continue
-            if parsed.overlaps(ipaddress.IPv4Network(other["ipCidrRange"])):
-                raise HttpError(
-                    400,
-                    f"Invalid IPCidrRange: {cidr} conflicts with existing subnetwork "
-                    f"'{path.rsplit('/', 1)[-1]}' in region '{region}'.",
-                )
-
-    def _check_firewalls(
-        self, world: dict, params: dict, body: dict, patching: bool = False
-    ) -> None:
-        network = self._network(world, params, body)
-        if network.get("networkProfile"):
-            raise HttpError(
-                400, "Firewall rules are not supported on networks with a RoCE network profile."
-            )
-        if bool(body.get("allowed")) == bool(body.get("denied")):
-            raise HttpError(400, "Exactly one of 'allowed' or 'denied' must be set.")
-        for cidr in [*body.get("sourceRanges", []), *body.get("destinationRanges", [])]:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise HttpError(
-                    400, f"Invalid value for field 'resource.sourceRanges': '{cidr}'."
-                ) from None
-        priority = int(body.get("priority", 1000))
-        if not 0 <= priority <= 65535:
-            raise HttpError(400, f"Invalid value for field 'resource.priority': '{priority}'.")
-
-    def _check_routers(self, world: dict, params: dict, body: dict, patching: bool = False) -> None:
-        network = self._network(world, params, body)
-        if network.get("networkProfile"):
-            raise HttpError(
-                400, "Cloud Router is not supported on networks with a RoCE network profile."
-            )
-        for i, nat in enumerate(body.get("nats", [])):
-            for required in ("name", "natIpAllocateOption", "sourceSubnetworkIpRangesToNat"):
-                if not nat.get(required):
-                    raise HttpError(
-                        400,
-                        f"Invalid value for field 'resource.nats[{i}].{required}': ''. Required.",
-                    )
-            if not NAME.match(nat["name"]):
-                raise HttpError(400, f"Invalid value for field 'resource.nats[{i}].name'.")
-
-    def _check_globalAddresses(
-        self, world: dict, params: dict, body: dict, patching: bool = False
-    ) -> None:
-        if body.get("purpose") == "VPC_PEERING":
-            self._network(world, params, body)
-            if body.get("addressType") != "INTERNAL" or not body.get("prefixLength"):
-                raise HttpError(
-                    400, "VPC_PEERING addresses need addressType INTERNAL and a prefixLength."
-                )
-
-
-def _fill_defaults(collection: str, resource: dict[str, Any]) -> None:
-    if collection == "networks":
-        resource.setdefault("mtu", 1460)
-        resource.setdefault("routingConfig", {"routingMode": "REGIONAL"})
-        resource.setdefault("subnetworks", [])
-    elif collection == "subnetworks":
-        network = ipaddress.IPv4Network(resource["ipCidrRange"])
-        resource.setdefault("gatewayAddress", str(network.network_address + 1))
-        resource.setdefault("purpose", "PRIVATE")
-        resource.setdefault("privateIpGoogleAccess", False)
-        resource.setdefault("fingerprint", uuid.uuid4().hex[:12])
-    elif collection == "firewalls":
-        resource.setdefault("direction", "INGRESS")
-        resource.setdefault("priority", 1000)
-        resource.setdefault("disabled", False)
-        if resource["direction"] == "INGRESS":
-            resource.setdefault("sourceRanges", ["0.0.0.0/0"])
-    elif collection == "globalAddresses":
-        resource.setdefault("status", "RESERVED")
-        if resource.get("purpose") == "VPC_PEERING":
-            resource.setdefault("address", "10.200.0.0")
 
 
 def _name_param(collection: str) -> str:

@@ -2,45 +2,24 @@
 and server config, on the `parent`/`name` paths only (the legacy `/zones/` paths
 are refused, as oasis must not use them).
 
-Rules kept from GKE: one operation at a time per cluster (FAILED_PRECONDITION
-otherwise), multi-networking needs Dataplane V2 and VPC-native, additional node
-networks must exist and RDMA subnets must be in their profile's zone, flex-start
-needs autoscaling from 0 and no auto-repair, versions must be valid, networks and
-service accounts must exist.
+One operation at a time per cluster (FAILED_PRECONDITION otherwise); what GKE
+checks in a cluster or node pool body is in `container_rules`.
 """
 
 from __future__ import annotations
 
 import base64
-import ipaddress
-import re
 import time
 import uuid
 from typing import Any
 
-from oasis_cli.localcloud.gcp.projects import service_account_exists
+from oasis_cli.localcloud.gcp import container_rules as rules
+from oasis_cli.localcloud.gcp.container_rules import DEFAULT_VERSION, NAME, VERSIONS
 from oasis_cli.localcloud.infra.http import HttpError, Request, Response
 from oasis_cli.localcloud.infra.rest import Handler, RestService, normalize, public, timestamp
 from oasis_cli.localcloud.infra.tls import ca_certificate
 
-NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$")
-ROCE = re.compile(r"networkProfiles/([a-z]+-[a-z]+\d+-[a-z])-vpc-roce$")
-VERSIONS = ["1.31.6-gke.1020000", "1.32.4-gke.1415000", "1.33.5-gke.1080000", "1.34.1-gke.1431000"]
-DEFAULT_VERSION = "1.33.5-gke.1080000"
-GPUS = {
-    "a3-ultragpu-8g": ("nvidia-h200-141gb", 8),
-    "a3-megagpu-8g": ("nvidia-h100-mega-80gb", 8),
-    "a3-highgpu-8g": ("nvidia-h100-80gb", 8),
-    "a4-highgpu-8g": ("nvidia-b200", 8),
-}
 CLUSTER_S, POOL_S = 480.0, 180.0
-
-
-def _compute_link(link: str, project: str, collection: str) -> str:
-    path = link[link.find("projects/") :] if "projects/" in link else link
-    if not path.startswith("projects/"):
-        path = f"projects/{project}/{collection}/{path}"
-    return path
 
 
 class Container(RestService):
@@ -215,7 +194,7 @@ class Container(RestService):
         path = f"{parent}/clusters/{name}"
         if path in self.table(world, "clusters"):
             raise HttpError(409, f"Already exists: {path}.", "alreadyExists")
-        self._check_cluster(world, project, location, cluster)
+        rules.check_cluster(world, project, location, cluster)
         version = cluster.get("initialClusterVersion", DEFAULT_VERSION)
         if version in ("latest", "-"):
             version = VERSIONS[-1]
@@ -246,53 +225,6 @@ class Container(RestService):
         self.table(world, "clusters")[path] = cluster
         return self._start(world, parent, "CREATE_CLUSTER", path, cluster, CLUSTER_S, request)
 
-    def _check_cluster(self, world: dict, project: str, location: str, cluster: dict) -> None:
-        if "nodePools" in cluster and ("nodeConfig" in cluster or "initialNodeCount" in cluster):
-            raise HttpError(400, "Cannot specify both nodePools and nodeConfig/initialNodeCount.")
-        for zone in cluster.get("locations", []):
-            if not zone.startswith(location + "-") and zone != location:
-                raise HttpError(400, f"Node location {zone} is not in {location}.")
-        network = _compute_link(cluster.get("network", "default"), project, "global/networks")
-        subnetwork = _compute_link(
-            cluster.get("subnetwork", ""), project, f"regions/{location}/subnetworks"
-        )
-        compute = world.get("compute", {})
-        if network not in compute.get("networks", {}):
-            raise HttpError(400, f'Network "{network}" does not exist.')
-        if cluster.get("subnetwork") and subnetwork not in compute.get("subnetworks", {}):
-            raise HttpError(400, f'Subnetwork "{subnetwork}" does not exist.')
-        cluster["network"], cluster["subnetwork"] = (
-            network.rsplit("/", 1)[-1],
-            subnetwork.rsplit("/", 1)[-1],
-        )
-        cluster["networkConfig"] = {
-            **cluster.get("networkConfig", {}),
-            "network": network,
-            "subnetwork": subnetwork,
-        }
-        net = cluster["networkConfig"]
-        if net.get("enableMultiNetworking"):
-            if net.get("datapathProvider") != "ADVANCED_DATAPATH":
-                raise HttpError(400, "Multi-networking requires Dataplane V2 (ADVANCED_DATAPATH).")
-            if not cluster.get("ipAllocationPolicy", {}).get("useIpAliases"):
-                raise HttpError(400, "Multi-networking requires a VPC-native cluster.")
-        pool = cluster.get("workloadIdentityConfig", {}).get("workloadPool")
-        if pool is not None and pool != f"{project}.svc.id.goog":
-            raise HttpError(400, f"Workload pool must be {project}.svc.id.goog, not {pool}.")
-        version = cluster.get("initialClusterVersion")
-        if version and version not in (*VERSIONS, "latest", "-"):
-            raise HttpError(400, f'Master version "{version}" is unsupported.')
-        endpoints = cluster.get("controlPlaneEndpointsConfig", {}).get("ipEndpointsConfig", {})
-        blocks = endpoints.get("authorizedNetworksConfig", {}).get("cidrBlocks", [])
-        blocks += cluster.get("masterAuthorizedNetworksConfig", {}).get("cidrBlocks", [])
-        for block in blocks:
-            try:
-                ipaddress.IPv4Network(block.get("cidrBlock", ""))
-            except ValueError:
-                raise HttpError(400, f"Invalid CIDR block: {block.get('cidrBlock')}.") from None
-        for pool_spec in cluster.get("nodePools", []):
-            self._check_pool(world, project, location, cluster, pool_spec)
-
     def _get_cluster(self, world: dict, params: dict, request: Request) -> Response:
         return Response(200, self._view(params["name"], self._cluster(world, params["name"])))
 
@@ -316,77 +248,6 @@ class Container(RestService):
 
     # --- node pools ------------------------------------------------------------------
 
-    def _check_pool(
-        self, world: dict, project: str, location: str, cluster: dict, pool: dict
-    ) -> None:
-        name = pool.get("name", "")
-        if not NAME.match(name):
-            raise HttpError(400, f"Invalid node pool name '{name}'.")
-        config = pool.get("config", {})
-        email = config.get("serviceAccount")
-        if email and email != "default" and not service_account_exists(world, email):
-            raise HttpError(400, f'Service account "{email}" does not exist.')
-        machine = config.get("machineType", "e2-medium")
-        accelerators = config.get("accelerators", [])
-        if machine in GPUS:
-            kind, count = GPUS[machine]
-            if [
-                (a.get("acceleratorType"), int(a.get("acceleratorCount", 0))) for a in accelerators
-            ] != [(kind, count)]:
-                raise HttpError(
-                    400, f"Machine type {machine} requires accelerator {kind} x {count}."
-                )
-        elif accelerators:
-            raise HttpError(400, f"Machine type {machine} does not support accelerators.")
-        autoscaling = pool.get("autoscaling", {})
-        if ("minNodeCount" in autoscaling or "maxNodeCount" in autoscaling) and (
-            "totalMinNodeCount" in autoscaling or "totalMaxNodeCount" in autoscaling
-        ):
-            raise HttpError(400, "Per-zone and total node count limits are mutually exclusive.")
-        if config.get("spot") and config.get("flexStart"):
-            raise HttpError(400, "A node pool cannot be both spot and flex-start.")
-        if config.get("flexStart"):
-            if not autoscaling.get("enabled") or pool.get("initialNodeCount", 0) != 0:
-                raise HttpError(
-                    400, "Flex-start node pools need autoscaling enabled and 0 initial nodes."
-                )
-            if pool.get("management", {}).get("autoRepair"):
-                raise HttpError(400, "Flex-start node pools do not support auto-repair.")
-        affinity = config.get("reservationAffinity", {})
-        if affinity.get("consumeReservationType") == "SPECIFIC_RESERVATION" and (
-            affinity.get("key") != "compute.googleapis.com/reservation-name"
-            or not affinity.get("values")
-        ):
-            raise HttpError(
-                400,
-                "A specific reservation needs key compute.googleapis.com/reservation-name "
-                "and a name.",
-            )
-        additional = pool.get("networkConfig", {}).get("additionalNodeNetworkConfigs", [])
-        if additional and not cluster.get("networkConfig", {}).get("enableMultiNetworking"):
-            raise HttpError(
-                400, "Additional node networks require multi-networking on the cluster."
-            )
-        zones = pool.get("locations") or cluster.get("locations") or []
-        compute = world.get("compute", {})
-        for extra in additional:
-            network = _compute_link(extra.get("network", ""), project, "global/networks")
-            subnetwork = _compute_link(
-                extra.get("subnetwork", ""), project, f"regions/{location}/subnetworks"
-            )
-            found = compute.get("networks", {}).get(network)
-            if found is None:
-                raise HttpError(400, f'Additional network "{network}" does not exist.')
-            if subnetwork not in compute.get("subnetworks", {}):
-                raise HttpError(400, f'Additional subnetwork "{subnetwork}" does not exist.')
-            profile = ROCE.search(found.get("networkProfile", ""))
-            if profile and any(zone != profile.group(1) for zone in zones):
-                raise HttpError(
-                    400,
-                    f"RDMA network {network} is limited to zone {profile.group(1)}; "
-                    f"node pool {name} runs in {', '.join(zones)}.",
-                )
-
     def _create_pool(self, world: dict, params: dict, request: Request) -> Response:
         from google.cloud import container_v1
 
@@ -408,7 +269,7 @@ class Container(RestService):
                 f"Already exists: {cluster_path}/nodePools/{pool.get('name')}.",
                 "alreadyExists",
             )
-        self._check_pool(world, project, location, cluster, pool)
+        rules.check_pool(world, project, location, cluster, pool)
         path = f"{cluster_path}/nodePools/{pool['name']}"
         pool.update(
             {

@@ -88,3 +88,18 @@ def has_role(world: dict[str, Any], resource: str, member: str, roles: tuple[str
     """Whether `member` holds one of `roles` on `resource` (as a permission check)."""
     bindings = world.get("iam_policies", {}).get(resource, {}).get("bindings", [])
     return any(b.get("role") in roles and member in b.get("members", []) for b in bindings)
+
+
+def project_grants(world: dict[str, Any], project: str, email: str, roles: tuple[str, ...]) -> bool:
+    """Whether service account `email` holds one of `roles` on the project (no account:
+    a build runs as Cloud Build's default account, which may do everything)."""
+    return not email or has_role(world, f"projects/{project}", f"serviceAccount:{email}", roles)
+
+
+def bucket_grants(world: dict[str, Any], bucket: str, email: str, roles: tuple[str, ...]) -> bool:
+    """Bucket-level or project-level grant of one of `roles` to the service account."""
+    member = f"serviceAccount:{email}"
+    owner = world.get("storage", {}).get("buckets", {}).get(bucket, {}).get("_project", "")
+    return has_role(world, f"projects/_/buckets/{bucket}", member, roles) or (
+        has_role(world, f"projects/{owner}", member, roles)
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from oasis_cli.localcloud.gcp.compute import relative
+from oasis_cli.localcloud.gcp.compute_rules import relative
 from oasis_cli.localcloud.gcp.projects import project_number
 from oasis_cli.localcloud.infra.http import HttpError, Request, Response
 from oasis_cli.localcloud.infra.rest import Handler, RestService, public

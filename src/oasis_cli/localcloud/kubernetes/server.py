@@ -82,8 +82,8 @@ class KubeServer:
 
     def transact(self, cluster_path: str, work: Callable[[dict, kubeworld.KubeWorld], Any]) -> Any:
         """Run `work(cluster, kube)` on a running cluster, in one committed transaction."""
-        self.advance()
         with self.store.transaction() as world:
+            self.advance()
             cluster = world.get("container", {}).get("clusters", {}).get(cluster_path)
             if cluster is None:
                 raise kubeworld.KubeError(404, f"no cluster {cluster_path}")
