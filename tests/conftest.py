@@ -5,8 +5,10 @@ simulated world and the ledger.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -18,13 +20,15 @@ import pytest
 # google.auth reads this when first imported: never probe the metadata server.
 os.environ.setdefault("NO_GCE_CHECK", "true")
 
-from oasis_cli.config import Config, resolve
+from oasis_cli.config.model import Config
+from oasis_cli.config.names import resolve
+from oasis_cli.graphs import infrastructure_nodes
 from oasis_cli.localcloud.cloud import LocalCloud
 from oasis_cli.localcloud.infra.store import Store
-from oasis_cli.resources import KINDS, build_graph
+from oasis_cli.resources.kinds import KINDS
 
 # The default deployment's graph: what `up` must converge to.
-NODES = build_graph(resolve(Config(), "oasis-local"))
+NODES = infrastructure_nodes(resolve(Config(), "oasis-local"))
 RETAINED = [n for n in NODES if KINDS[n.kind].retained(n, delete_data=False)]
 DATA_BUCKET = "oasis-local-oasis-data"
 KUBERAY_CRD = (
@@ -97,17 +101,30 @@ class Result:
         return json.loads(self.stdout)
 
 
+def test_environment(home: Path) -> dict[str, str]:
+    """The environment every oasis run in a test sees: no OASIS_* settings of the
+    caller's, no metadata-server probe, no real gcloud config, an instant local cloud
+    without a real Ray head (tests that want one opt in)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OASIS_")}
+    env.update(
+        NO_GCE_CHECK="true",
+        CLOUDSDK_CONFIG=str(home / "gcloud"),
+        OASIS_LOCAL_LATENCY_SCALE="0",
+        OASIS_LOCAL_RAY="0",
+    )
+    if KUBERAY_CRD.is_file():  # the simulated API then validates RayClusters against it
+        env["OASIS_KUBERAY_CRD"] = str(KUBERAY_CRD)
+    return env
+
+
 @pytest.fixture(autouse=True)
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in list(os.environ):
         if name.startswith("OASIS_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("NO_GCE_CHECK", "true")
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
-    monkeypatch.setenv("OASIS_LOCAL_LATENCY_SCALE", "0")
-    monkeypatch.setenv("OASIS_LOCAL_RAY", "0")  # tests that want a real Ray head opt in
-    if KUBERAY_CRD.is_file():  # the simulated API then validates RayClusters against it
-        monkeypatch.setenv("OASIS_KUBERAY_CRD", str(KUBERAY_CRD))
+    for name, value in test_environment(tmp_path).items():
+        if os.environ.get(name) != value:
+            monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -176,12 +193,111 @@ def ledger(workspace: Path):
     return read
 
 
+@dataclass
+class Snapshot:
+    """A workspace where some oasis commands ran once in this test session (per xdist
+    worker): what they printed and what the world then held."""
+
+    directory: Path
+    results: list[Result]
+    items: list[dict[str, Any]]
+
+
+class Snapshots:
+    """Deployed worlds made once and copied into each test that asks for one, instead
+    of a full `up` (and builds, and a deploy) per test. Each is the previous one plus
+    one more command, run as the user would run it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.made: dict[tuple[tuple[str, ...], ...], Snapshot] = {}
+
+    def get(self, *commands: tuple[str, ...]) -> Snapshot:
+        if commands in self.made:
+            return self.made[commands]
+        directory = self.root / f"snapshot-{len(self.made)}"
+        results: list[Result] = []
+        if len(commands) > 1:
+            before = self.get(*commands[:-1])
+            shutil.copytree(before.directory, directory, symlinks=True)
+            results = list(before.results)
+        else:
+            directory.mkdir()
+        done = subprocess.run(
+            [sys.executable, "-m", "oasis_cli", "--local", *commands[-1]],
+            capture_output=True,
+            text=True,
+            cwd=directory,
+            env=test_environment(directory),
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        results.append(Result(done.returncode, done.stdout, done.stderr))
+        items = LocalCloud(directory / ".oasis" / "local" / "cloud").inventory()
+        self.made[commands] = Snapshot(directory, results, items)
+        return self.made[commands]
+
+    def restore(self, workspace: Path, *commands: tuple[str, ...]) -> Snapshot:
+        """Copy the state of the snapshot into `workspace` (its `.oasis/`)."""
+        snapshot = self.get(*commands)
+        shutil.rmtree(workspace / ".oasis", ignore_errors=True)
+        shutil.copytree(snapshot.directory / ".oasis", workspace / ".oasis", symlinks=True)
+        return snapshot
+
+
+UP = ("up", "--yes")
+BUILD = ("build-images",)
+DEPLOY = ("ray", "deploy")
+
+
+@pytest.fixture(scope="session")
+def snapshots(tmp_path_factory: pytest.TempPathFactory) -> Snapshots:
+    return Snapshots(tmp_path_factory.mktemp("snapshots"))
+
+
 @pytest.fixture
-def deployed(oasis, world) -> dict[str, dict[str, Any]]:
+def deployed(snapshots: Snapshots, workspace: Path) -> dict[str, dict[str, Any]]:
     """`oasis --local up --yes` done; every simulated resource by name, as GET returns it."""
-    result = oasis("--local", "up", "--yes")
-    assert result.code == 0, result.stderr
-    return {item["name"]: item["resource"] for item in world()}
+    snapshot = snapshots.restore(workspace, UP)
+    return {item["name"]: copy.deepcopy(item["resource"]) for item in snapshot.items}
+
+
+@pytest.fixture
+def built(deployed: dict[str, Any], snapshots: Snapshots, workspace: Path) -> Result:
+    """`up`, then `oasis --local build-images` done; the result of the build."""
+    return snapshots.restore(workspace, UP, BUILD).results[-1]
+
+
+@pytest.fixture
+def ray_deployed(built: Result, snapshots: Snapshots, workspace: Path) -> Result:
+    """`up`, `build-images`, then `oasis --local ray deploy` done; the deploy's result."""
+    return snapshots.restore(workspace, UP, BUILD, DEPLOY).results[-1]
+
+
+@pytest.fixture(scope="session")
+def forks():
+    """A fork server for tests that run oasis as many processes of its own."""
+    from forkserver import ForkServer
+
+    server = ForkServer()
+    yield server
+    server.close()
+
+
+def compute_operations(cloud_dir: Path, region: str = "us-south1") -> list[Any]:
+    """Every compute operation of the local project, listed as gcloud lists them."""
+    from google.cloud import compute_v1
+
+    with LocalCloud(cloud_dir) as cloud:
+        scopes = [
+            (gapic(cloud, compute_v1.GlobalOperationsClient, "compute"), {}),
+            (gapic(cloud, compute_v1.RegionOperationsClient, "compute"), {"region": region}),
+        ]
+        return [
+            operation
+            for client, where in scopes
+            for operation in client.list(project="oasis-local", **where)
+        ]
 
 
 @pytest.fixture

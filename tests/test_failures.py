@@ -11,7 +11,7 @@ from oasis_cli.localcloud.cloud import LocalCloud
 from oasis_cli.localcloud.infra import faults
 from oasis_cli.localcloud.infra.store import Store
 
-from conftest import gapic, leftovers, missing, run_subprocess
+from conftest import compute_operations, gapic, leftovers, missing, run_subprocess
 
 
 def compute_client(cloud_dir, name):
@@ -125,14 +125,15 @@ def test_resume_replays_a_create_still_running_under_its_request_id(oasis, cloud
         r for r in store.read_log() if r["method"] == "POST" and r["path"].endswith("/networks")
     ]
     assert len(network_posts) == 4  # 3 networks + one replay under the same request id
-    inserts = [
-        op
-        for op in store.read()["compute_operations"].values()
-        if "/global/networks/" in op["targetLink"]
-    ]
+    inserts = [op for op in compute_operations(cloud_dir) if "/global/networks/" in op.target_link]
     assert len(inserts) == 3
-    resumed = [r["time"] for r in store.read_log()][len(killed_log) :]
-    assert min(resumed) < max(op["_done_at"] for op in inserts)  # resumed while running
+    resumed = store.read_log()[len(killed_log) :]
+    looked_up = [
+        r["status"]
+        for r in resumed
+        if r["method"] == "GET" and r["path"].endswith(f"/global/networks/{pending[0]['name']}")
+    ]
+    assert looked_up[0] == 404  # resumed while its create was still running: not visible yet
 
 
 def test_help_is_instant_because_client_libraries_load_lazily():

@@ -50,13 +50,6 @@ def contexts(workspace: Path) -> Path:
     return workspace / "images"
 
 
-@pytest.fixture
-def built(deployed, oasis) -> dict:
-    result = oasis("--local", "build-images")
-    assert result.code == 0, result.stderr
-    return result
-
-
 def test_both_images_are_built_on_the_pool_and_their_digests_recorded(
     built, oasis, cloud_dir, world
 ):

@@ -12,19 +12,21 @@ from __future__ import annotations
 import signal
 from collections import Counter
 
+from forkserver import ForkServer
 from oasis_cli.localcloud.infra import faults
 from oasis_cli.localcloud.infra.store import Store
 
-from conftest import EXPECTED, NODES, RETAINED, leftovers, made, run_subprocess
+from conftest import EXPECTED, NODES, RETAINED, compute_operations, leftovers, made
 
 SEQUENTIAL = {"OASIS_RUN_PARALLELISM": "1", "OASIS_LOCAL_LATENCY_SCALE": "0"}
 
 
-def crash_at_every_mutation(store: Store, command: str) -> int:
-    """Re-run `command` until it succeeds, crashing once at each new mutation; kills."""
+def crash_at_every_mutation(forks: ForkServer, store: Store, command: str) -> int:
+    """Re-run `command` until it succeeds, crashing once at each new mutation; kills.
+    Each run is a process of its own (forked from a warm interpreter)."""
     faults.add(store, {"action": "kill", "mutating": True, "distinct": True, "count": -1})
     for kills in range(2 * len(NODES) + 1):
-        result = run_subprocess("--local", command, "--yes", env=SEQUENTIAL)
+        result = forks.run("--local", command, "--yes", env=SEQUENTIAL)
         if result.returncode == 0:
             store.write_faults([])
             return kills
@@ -32,24 +34,26 @@ def crash_at_every_mutation(store: Store, command: str) -> int:
     raise AssertionError(f"{command} never converged")
 
 
-def test_up_killed_after_every_mutation_converges_without_duplicates(cloud_dir, world, ledger):
+def test_up_killed_after_every_mutation_converges_without_duplicates(
+    forks, cloud_dir, world, ledger
+):
     store = Store(cloud_dir)
-    assert crash_at_every_mutation(store, "up") == len(NODES)
+    assert crash_at_every_mutation(forks, store, "up") == len(NODES)
     assert made(world()) == EXPECTED  # nothing missing, nothing twice
     entries = ledger()["resources"]
     assert len(entries) == len(NODES)
     assert {entry["state"] for entry in entries.values()} == {"done"}
     # each resource was inserted by exactly one operation: nothing acted twice
-    operations = store.read()["compute_operations"].values()
+    operations = compute_operations(cloud_dir)
     compute_nodes = [n for n in NODES if n.kind.startswith("compute.")]
-    assert Counter(op["operationType"] for op in operations) == {"insert": len(compute_nodes)}
+    assert Counter(op.operation_type for op in operations) == {"insert": len(compute_nodes)}
 
-    result = run_subprocess("--local", "down", "--yes")
+    result = forks.run("--local", "down", "--yes")
     assert result.returncode == 0, result.stderr
     assert leftovers(world()) == []
 
 
-def test_down_killed_after_every_delete_converges(oasis, cloud_dir, world):
-    assert oasis("--local", "up", "--yes").code == 0
-    assert crash_at_every_mutation(Store(cloud_dir), "down") == len(NODES) - len(RETAINED)
+def test_down_killed_after_every_delete_converges(forks, deployed, cloud_dir, world):
+    kills = crash_at_every_mutation(forks, Store(cloud_dir), "down")
+    assert kills == len(NODES) - len(RETAINED)
     assert leftovers(world()) == []

@@ -6,25 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from oasis_cli.localcloud.infra.store import Store
 
 CLUSTER = "projects/oasis-local/locations/us-south1/clusters/oasis-h200"
-
-
-@pytest.fixture
-def images(deployed, oasis) -> None:
-    result = oasis("--local", "build-images")
-    assert result.code == 0, result.stderr
-
-
-@pytest.fixture
-def ray_deployed(images, oasis) -> Any:
-    result = oasis("--local", "ray", "deploy")
-    assert result.code == 0, result.stderr
-    return result
 
 
 def kube_objects(cloud_dir: Path) -> dict[str, dict[str, Any]]:
@@ -188,7 +174,8 @@ def test_kubeconfig_for_a_real_cluster_uses_the_gke_auth_plugin(tmp_path):
 
 
 def test_the_applied_objects_carry_every_rendered_setting(ray_deployed, cloud_dir, ledger):
-    from oasis_cli.config import Config, resolve
+    from oasis_cli.config.model import Config
+    from oasis_cli.config.names import resolve
     from oasis_cli.kube.manifests import render
     from oasis_cli.resources.base import diff
 

@@ -22,9 +22,8 @@ CLUSTER = "projects/oasis-local/locations/us-south1/clusters/oasis-h200"
 
 
 @pytest.fixture
-def ray_head(deployed, oasis, monkeypatch, cloud_dir) -> dict:
+def ray_head(built, oasis, monkeypatch, cloud_dir) -> dict:
     monkeypatch.setenv("OASIS_LOCAL_RAY", "1")
-    assert oasis("--local", "build-images").code == 0
     result = oasis("--local", "ray", "deploy")
     assert result.code == 0, result.stderr
     objects = Store(cloud_dir).read()["kubernetes"][CLUSTER]["objects"]
