@@ -11,14 +11,13 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from oasis_cli.config.names import Deployment
 from oasis_cli.errors import ConfigError
+from oasis_cli.options import Options
 from oasis_cli.ui import Reporter, setup_logging
 
 if TYPE_CHECKING:
@@ -26,34 +25,6 @@ if TYPE_CHECKING:
 
 LOCAL_PROJECT = "oasis-local"
 DEFAULT_LATENCY_SCALE = 0.01
-
-
-@dataclass(frozen=True)
-class Options:
-    """The global command-line options."""
-
-    config_path: Path = Path("oasis.toml")
-    local: bool = False
-    yes: bool = False
-    output: str = "text"
-    debug: bool = False
-    overrides: tuple[str, ...] = ()
-    stdout: Console = field(default_factory=Console)
-    stderr: Console = field(default_factory=lambda: Console(stderr=True))
-
-    @property
-    def json(self) -> bool:
-        return self.output == "json"
-
-    @property
-    def state_root(self) -> Path:
-        """`.oasis/` beside the config file (`.oasis/local/` for the local cloud)."""
-        base = Path(os.environ.get("OASIS_STATE_DIR") or self.config_path.parent / ".oasis")
-        return base / "local" if self.local else base
-
-    @property
-    def local_cloud_dir(self) -> Path:
-        return self.state_root / "cloud"
 
 
 def latency_scale() -> float:

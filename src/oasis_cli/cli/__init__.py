@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from oasis_cli.cli import commands, images, local_cloud, ray  # noqa: F401  (registers them)
+from oasis_cli.cli import images, infra, local_cloud, ray  # noqa: F401  (registers them)
 from oasis_cli.cli.app import app
 from oasis_cli.errors import OasisError
 

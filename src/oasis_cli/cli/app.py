@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from oasis_cli.session import Options
+from oasis_cli.options import Options
 
 app = typer.Typer(
     name="oasis",
@@ -17,7 +17,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
 )
 
 

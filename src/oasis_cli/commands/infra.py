@@ -1,44 +1,29 @@
-"""`oasis init | plan | up | status | down | doctor`: parse, load, call one function, render."""
+"""`oasis init | plan | up | down | status | doctor`: the base infrastructure."""
 
 from __future__ import annotations
 
-import sys
-from collections import Counter
-from typing import Annotated
-
-import typer
-
-from oasis_cli import deploy
-from oasis_cli.cli.app import AllowAnyIpOption, OutputOption, YesOption, app, options
-from oasis_cli.errors import ConfigError, OasisError
-from oasis_cli.graph import Outcome
+from oasis_cli import deploy, graphs
+from oasis_cli.commands.outcome import Confirm, confirm, finish
+from oasis_cli.errors import ConfigError, PreflightError
+from oasis_cli.options import Options
 from oasis_cli.resources.base import Action
-from oasis_cli.session import Options, Session, open_session
+from oasis_cli.session import open_session
 from oasis_cli.ui import plan_table, print_json
 
 
-@app.command()
-def init(
-    ctx: typer.Context,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-) -> None:
+def init(opts: Options, *, force: bool) -> None:
     """Write a commented oasis.toml with every setting at its default."""
-    opts = options(ctx)
+    from oasis_cli.config.docs import render_init
+
     path = opts.config_path
     if path.exists() and not force:
         raise ConfigError(f"{path} exists", hint="Use --force to overwrite it.")
-    from oasis_cli.config.docs import render_init
-
     path.write_text(render_init())
     opts.stderr.print(f"wrote {path}")
 
 
-@app.command()
-def plan(
-    ctx: typer.Context, allow_any_ip: AllowAnyIpOption = False, output: OutputOption = None
-) -> None:
+def plan(opts: Options) -> None:
     """Show what `up` would create, change or leave alone (read-only)."""
-    opts = options(ctx, output=output, allow_any_ip=allow_any_ip)
     with open_session(opts, "plan", read_only=True) as (session, context):
         plans = deploy.plan_up(context)
     if opts.json:
@@ -71,72 +56,44 @@ def plan(
     )
 
 
-@app.command()
-def up(
-    ctx: typer.Context,
-    allow_any_ip: AllowAnyIpOption = False,
-    everything: Annotated[
-        bool,
-        typer.Option(
-            "--all",
-            help="Also build the images and deploy the Ray layer, as one graph (the images "
-            "build while the cluster comes up).",
-        ),
-    ] = False,
-    yes: YesOption = False,
-    output: OutputOption = None,
-) -> None:
-    """Create or adopt the base infrastructure; safe to re-run, resumes after a crash."""
-    opts = options(ctx, output=output, yes=yes, allow_any_ip=allow_any_ip)
+def up(opts: Options, *, everything: bool, ask: Confirm, interactive: bool) -> None:
+    """Create or adopt the base infrastructure (and with `everything`, the images and
+    the Ray layer as one graph). On a terminal without --yes, show the plan and ask."""
     with open_session(opts, "up") as (session, context):
         graph = None
         if everything:
-            from oasis_cli import graphs
-
             graph = graphs.everything(session.deployment, opts.config_path.parent)
-        if not opts.yes and sys.stdin.isatty() and not opts.json:
+        if not opts.yes and interactive and not opts.json:
             plans = deploy.plan_up(context, graph)
             opts.stdout.print(plan_table(plans))
             if all(p.action is Action.NOOP for p in plans):
                 opts.stdout.print("Nothing to do.")
                 return
-            typer.confirm("Apply this plan?", abort=True)
+            ask("Apply this plan?")
         outcome = deploy.up(context, graph)
     retry = "oasis up --all" if everything else "oasis up"
     finish(opts, session, outcome, "up", retry=retry)
 
 
-@app.command()
-def down(
-    ctx: typer.Context,
-    delete_data: Annotated[
-        bool,
-        typer.Option("--delete-data", help="Also delete the data bucket and every object in it."),
-    ] = False,
-    yes: YesOption = False,
-    output: OutputOption = None,
-) -> None:
-    """Delete everything the deployment owns, in reverse order, in one run.
-
-    The data bucket is kept unless --delete-data is given.
-    """
-    opts = options(ctx, output=output, yes=yes)
-    confirm(opts, "Delete every resource of this deployment (the data bucket is kept)?")
+def down(opts: Options, *, delete_data: bool, ask: Confirm) -> None:
+    """Delete everything the deployment owns, in reverse order; the data bucket only
+    with `delete_data`, asked a second time."""
+    confirm(opts, ask, "Delete every resource of this deployment (the data bucket is kept)?")
     with open_session(opts, "down", detect_ip=False) as (session, context):
         if delete_data:
             bucket = session.deployment.names.bucket
             confirm(
-                opts, f"Also delete bucket {bucket} and ALL its objects? This cannot be undone."
+                opts,
+                ask,
+                f"Also delete bucket {bucket} and ALL its objects? This cannot be undone.",
             )
             context.delete_data = True
         outcome = deploy.down(context)
     finish(opts, session, outcome, "down", retry="oasis down")
 
 
-@app.command()
-def status(ctx: typer.Context, output: OutputOption = None) -> None:
+def status(opts: Options) -> None:
     """Each resource: its ledger state, live state, drift and time taken."""
-    opts = options(ctx, output=output)
     with open_session(opts, "status", read_only=True) as (session, context):
         rows = deploy.status(context)
     if opts.json:
@@ -161,56 +118,10 @@ def status(ctx: typer.Context, output: OutputOption = None) -> None:
     opts.stdout.print(table)
 
 
-def confirm(opts: Options, question: str) -> None:
-    if opts.yes:
-        return
-    if not sys.stdin.isatty():
-        raise ConfigError(f"{question} Needs confirmation.", hint="Re-run with --yes.")
-    typer.confirm(question, abort=True)
-
-
-def finish(opts: Options, session: Session, outcome: Outcome, command: str, retry: str) -> None:
-    results = {key: str(value) for key, value in outcome.results.items()}
-    errors = {key: str(error) for key, error in outcome.errors.items()}
-    if opts.json:
-        print_json(
-            {
-                "deployment": session.deployment.name,
-                "command": command,
-                "ok": outcome.ok,
-                "results": results,
-                "errors": errors,
-                "not_started": outcome.not_started,
-                "log": str(session.log_path),
-            }
-        )
-    if outcome.ok:
-        if not opts.json:
-            counts = Counter(results.values())
-            summary = ", ".join(f"{n} {verb}" for verb, n in sorted(counts.items()))
-            opts.stderr.print(f"[green]{command} finished[/]: {summary}.", soft_wrap=True)
-        return
-    lines = [f"{key}: {message}" for key, message in errors.items()]
-    if outcome.not_started:
-        lines.append(f"not started: {', '.join(outcome.not_started)}")
-    raise OasisError(
-        f"{command} failed:\n  " + "\n  ".join(lines),
-        hint=f"The ledger is consistent. Fix the cause, then run `{retry}` again; it resumes "
-        f"where this run stopped. Log: {session.log_path}",
-    )
-
-
-@app.command()
-def doctor(ctx: typer.Context, output: OutputOption = None) -> None:
-    """Read-only preflight; exit code 3 if anything would fail.
-
-    Checks credentials, the project, permissions, APIs, the GPU machine in the zone,
-    GPU and CPU quota and the GKE version.
-    """
+def doctor(opts: Options) -> None:
+    """Read-only preflight; PreflightError (exit 3) if any check fails."""
     from oasis_cli.doctor import checks
-    from oasis_cli.errors import PreflightError
 
-    opts = options(ctx, output=output)
     with open_session(opts, "doctor", read_only=True, detect_ip=False) as (session, context):
         results = checks(context.cloud, session.deployment)
     failed = [check for check in results if check.status == "fail"]

@@ -1,0 +1,97 @@
+"""`oasis init | plan | up | status | down | doctor`: parse, then call one function."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from oasis_cli.cli.app import AllowAnyIpOption, OutputOption, YesOption, app, options
+
+
+def ask(question: str) -> None:
+    """Ask on the terminal; answering no aborts (exit 1, nothing changed)."""
+    typer.confirm(question, abort=True)
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented oasis.toml with every setting at its default."""
+    from oasis_cli.commands import infra
+
+    infra.init(options(ctx), force=force)
+
+
+@app.command()
+def plan(
+    ctx: typer.Context, allow_any_ip: AllowAnyIpOption = False, output: OutputOption = None
+) -> None:
+    """Show what `up` would create, change or leave alone (read-only)."""
+    from oasis_cli.commands import infra
+
+    infra.plan(options(ctx, output=output, allow_any_ip=allow_any_ip))
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    allow_any_ip: AllowAnyIpOption = False,
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Also build the images and deploy the Ray layer, as one graph (the images "
+            "build while the cluster comes up).",
+        ),
+    ] = False,
+    yes: YesOption = False,
+    output: OutputOption = None,
+) -> None:
+    """Create or adopt the base infrastructure; safe to re-run, resumes after a crash."""
+    from oasis_cli.commands import infra
+
+    opts = options(ctx, output=output, yes=yes, allow_any_ip=allow_any_ip)
+    infra.up(opts, everything=everything, ask=ask, interactive=sys.stdin.isatty())
+
+
+@app.command()
+def down(
+    ctx: typer.Context,
+    delete_data: Annotated[
+        bool,
+        typer.Option("--delete-data", help="Also delete the data bucket and every object in it."),
+    ] = False,
+    yes: YesOption = False,
+    output: OutputOption = None,
+) -> None:
+    """Delete everything the deployment owns, in reverse order, in one run.
+
+    The data bucket is kept unless --delete-data is given.
+    """
+    from oasis_cli.commands import infra
+
+    infra.down(options(ctx, output=output, yes=yes), delete_data=delete_data, ask=ask)
+
+
+@app.command()
+def status(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Each resource: its ledger state, live state, drift and time taken."""
+    from oasis_cli.commands import infra
+
+    infra.status(options(ctx, output=output))
+
+
+@app.command()
+def doctor(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Read-only preflight; exit code 3 if anything would fail.
+
+    Checks credentials, the project, permissions, APIs, the GPU machine in the zone,
+    GPU and CPU quota and the GKE version.
+    """
+    from oasis_cli.commands import infra
+
+    infra.doctor(options(ctx, output=output))

@@ -1,0 +1,45 @@
+"""`oasis build-images | binauth`: graphs of their own on top of `up`'s."""
+
+from __future__ import annotations
+
+from oasis_cli import deploy, graphs
+from oasis_cli.commands.outcome import finish
+from oasis_cli.errors import PreflightError
+from oasis_cli.options import Options
+from oasis_cli.session import open_session
+
+
+def build_images(opts: Options, *, only: str, force: bool) -> None:
+    """Build ray-base, then ray-server FROM its digest; print each recorded image."""
+    with open_session(opts, "build-images", detect_ip=False) as (session, context):
+        graph = graphs.images(session.deployment, opts.config_path.parent, force=force, only=only)
+        graphs.require(context.ledger, graph, "build-images")
+        outcome = deploy.up(context, graph)
+        refs = {
+            node.key: entry.outputs.get("ref", "")
+            for node in graph.nodes
+            if (entry := context.ledger.get(node.key)) is not None
+        }
+    finish(opts, session, outcome, "build-images", retry="oasis build-images")
+    if not opts.json:
+        for key, ref in refs.items():
+            opts.stdout.print(f"{key}: {ref}", highlight=False, soft_wrap=True)
+
+
+def binauth(opts: Options, *, enforce: bool) -> None:
+    """Require Cloud Build attestations for the cluster's images (dry-run unless
+    `enforce`); refuses before any image was built (the attestor does not exist)."""
+    with open_session(opts, "binauth", detect_ip=False) as (session, context):
+        graph = graphs.binauth(session.deployment, enforce=enforce)
+        graphs.require(context.ledger, graph, "binauth")
+        if context.ledger.get("image:base") is None:
+            raise PreflightError(
+                "the built-by-cloud-build attestor appears with the first image Cloud Build "
+                "builds, and no image has been built.",
+                hint="Run `oasis build-images` first.",
+            )
+        outcome = deploy.up(context, graph)
+    finish(opts, session, outcome, "binauth", retry="oasis binauth")
+    if not opts.json:
+        mode = "enforced" if enforce else "dry-run (audit only)"
+        opts.stdout.print(f"Binary Authorization for the cluster: {mode}.")

@@ -1,0 +1,57 @@
+"""How a command that runs a graph reports its outcome, and asks before it acts."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable
+
+from oasis_cli.errors import ConfigError, OasisError
+from oasis_cli.graph import Outcome
+from oasis_cli.options import Options
+from oasis_cli.session import Session
+from oasis_cli.ui import print_json
+
+Confirm = Callable[[str], None]  # asks; raises (the CLI's abort) unless the answer is yes
+
+
+def confirm(opts: Options, ask: Confirm, question: str) -> None:
+    """Ask `question` unless --yes; without a terminal to ask on, refuse."""
+    if opts.yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{question} Needs confirmation.", hint="Re-run with --yes.")
+    ask(question)
+
+
+def finish(opts: Options, session: Session, outcome: Outcome, command: str, retry: str) -> None:
+    """Print what the run did (JSON or a summary); raise with the retry command if any
+    node failed or never started."""
+    results = {key: str(value) for key, value in outcome.results.items()}
+    errors = {key: str(error) for key, error in outcome.errors.items()}
+    if opts.json:
+        print_json(
+            {
+                "deployment": session.deployment.name,
+                "command": command,
+                "ok": outcome.ok,
+                "results": results,
+                "errors": errors,
+                "not_started": outcome.not_started,
+                "log": str(session.log_path),
+            }
+        )
+    if outcome.ok:
+        if not opts.json:
+            counts = Counter(results.values())
+            summary = ", ".join(f"{n} {verb}" for verb, n in sorted(counts.items()))
+            opts.stderr.print(f"[green]{command} finished[/]: {summary}.", soft_wrap=True)
+        return
+    lines = [f"{key}: {message}" for key, message in errors.items()]
+    if outcome.not_started:
+        lines.append(f"not started: {', '.join(outcome.not_started)}")
+    raise OasisError(
+        f"{command} failed:\n  " + "\n  ".join(lines),
+        hint=f"The ledger is consistent. Fix the cause, then run `{retry}` again; it resumes "
+        f"where this run stopped. Log: {session.log_path}",
+    )
