@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from oasis_cli.graph import Node
 from oasis_cli.resources.base import Action, diff, plan
-from oasis_cli.resources.compute import Firewall
+from oasis_cli.resources.networks import Firewall
 
 SPEC = {
     "name": "fw",

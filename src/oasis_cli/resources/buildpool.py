@@ -11,19 +11,18 @@ project id so that desired and live settings compare directly.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from oasis_cli.config.names import Deployment
 from oasis_cli.errors import OperationFailed
-from oasis_cli.gcp.errors import api_errors, transient_retry
+from oasis_cli.gcp.clients import Cloud
+from oasis_cli.gcp.errors import api_errors
 from oasis_cli.gcp.messages import to_message, to_plain
-from oasis_cli.gcp.waiter import wait_longrunning
 from oasis_cli.graph import Node
 from oasis_cli.polling import wait_until
-from oasis_cli.resources.base import Kind, OnOperation, fetch, labelled, remove_longrunning
-
-if TYPE_CHECKING:
-    from oasis_cli.gcp.clients import Cloud
+from oasis_cli.resources.base import Kind, OnOperation
+from oasis_cli.resources.compute import ComputeKind
+from oasis_cli.resources.template import PlainKind
 
 SERVICE = "v1/services/servicenetworking.googleapis.com"
 PEERING = "servicenetworking-googleapis-com"  # the VPC peering the connection makes
@@ -170,61 +169,35 @@ class Connection(Kind):
             self._wait(cloud, node, operation)
 
 
-class WorkerPool(Kind):
+class WorkerPool(PlainKind):
+    """The private pool; Cloud Build names its peered network by project number."""
+
     kind = "cloudbuild.workerPool"
-
-    def _client(self, cloud: Cloud) -> Any:
-        return cloud.client("cloudbuild", "google.cloud.devtools.cloudbuild_v1", "CloudBuildClient")
-
-    def _name(self, cloud: Cloud, node: Node) -> str:
-        return f"projects/{cloud.project}/locations/{node.location}/workerPools/{node.name}"
+    service, module = "cloudbuild", "google.cloud.devtools.cloudbuild_v1"
+    client_name, message = "CloudBuildClient", "WorkerPool"
+    resource, collection, regional, longrunning = "worker_pool", "workerPools", True, True
+    labels_field = "annotations"
 
     def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
-        name, retry = self._name(cloud, node), transient_retry(cloud.poll.initial_s)
-        found = fetch(node, lambda: self._client(cloud).get_worker_pool(name=name, retry=retry))
-        if found is None:
-            return None
-        network = found.get("private_pool_v1_config", {}).get("network_config", {})
+        found = super().observe(cloud, node)
+        network = (found or {}).get("private_pool_v1_config", {}).get("network_config", {})
         if "peered_network" in network:
             network["peered_network"] = _by_id(cloud, network["peered_network"])
         return found
 
-    def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
-        return labelled(observed.get("annotations"), node.spec["annotations"])
-
-    def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
-        return {"name": observed.get("name", "")}
-
-    def create(
-        self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
-    ) -> dict[str, Any]:
-        from google.api_core import exceptions
+    def body(self, cloud: Cloud, node: Node) -> Any:
         from google.cloud.devtools import cloudbuild_v1
 
         spec = to_plain(to_message(cloudbuild_v1.WorkerPool, node.spec))
         network = spec["private_pool_v1_config"]["network_config"]
         network["peered_network"] = _by_number(cloud, network["peered_network"])
-        with api_errors(f"{node.key} ({node.name})"):
-            try:
-                operation = self._client(cloud).create_worker_pool(
-                    parent=f"projects/{cloud.project}/locations/{node.location}",
-                    worker_pool=to_message(cloudbuild_v1.WorkerPool, spec),
-                    worker_pool_id=node.name,
-                )
-            except exceptions.AlreadyExists as exc:
-                return self.outputs(self.adopt_existing(cloud, node, exc))
-            on_operation(operation.operation.name)
-            return self.outputs(to_plain(wait_longrunning(cloud, operation)))
+        return to_message(cloudbuild_v1.WorkerPool, spec)
 
-    def delete(
-        self,
-        cloud: Cloud,
-        node: Node,
-        request_id: str,
-        on_operation: OnOperation,
-        recorded: Mapping[str, Any],
-    ) -> None:
-        name = self._name(cloud, node)
-        remove_longrunning(
-            cloud, node, lambda: self._client(cloud).delete_worker_pool(name=name), on_operation
-        )
+
+class GlobalAddress(ComputeKind):
+    kind = "compute.globalAddress"
+    client = "GlobalAddressesClient"
+    message = "Address"
+    request_stem = "GlobalAddress"
+    name_field = "address"
+    regional = False

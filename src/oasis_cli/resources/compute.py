@@ -1,4 +1,5 @@
-"""Compute Engine resource families: networks, subnetworks, firewalls, routers.
+"""The template of Compute Engine kinds (networks, subnetworks, firewalls, routers,
+global addresses): a kind declares its client, message and name field.
 
 These APIs have no labels, so ownership is the marker `oasis-deployment={d}` in the
 description. Every mutation carries a request id from the ledger, so a retried or
@@ -144,46 +145,3 @@ class ComputeKind(Kind):
             request_id=request_id,
             **{self.name_field: node.name},
         )
-
-
-class Network(ComputeKind):
-    kind = "compute.network"
-    client = "NetworksClient"
-    message = "Network"
-    name_field = "network"
-    regional = False
-
-
-class Subnetwork(ComputeKind):
-    kind = "compute.subnetwork"
-    client = "SubnetworksClient"
-    message = "Subnetwork"
-    name_field = "subnetwork"
-    regional = True
-
-
-class Firewall(ComputeKind):
-    kind = "compute.firewall"
-    client = "FirewallsClient"
-    message = "Firewall"
-    name_field = "firewall"
-    regional = False
-    patchable = True
-
-
-class Router(ComputeKind):
-    kind = "compute.router"
-    client = "RoutersClient"
-    message = "Router"
-    name_field = "router"
-    regional = True
-    patchable = True
-
-
-class GlobalAddress(ComputeKind):
-    kind = "compute.globalAddress"
-    client = "GlobalAddressesClient"
-    message = "Address"
-    request_stem = "GlobalAddress"
-    name_field = "address"
-    regional = False

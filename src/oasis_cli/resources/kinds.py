@@ -10,12 +10,12 @@ from oasis_cli.resources.apis import Apis
 from oasis_cli.resources.base import Kind
 from oasis_cli.resources.binauth import Policy
 from oasis_cli.resources.bindings import Bindings
-from oasis_cli.resources.buildpool import Connection, WorkerPool
-from oasis_cli.resources.compute import Firewall, GlobalAddress, Network, Router, Subnetwork
+from oasis_cli.resources.buildpool import Connection, GlobalAddress, WorkerPool
 from oasis_cli.resources.gke import Cluster, NodePool
 from oasis_cli.resources.iam import ServiceAccount
 from oasis_cli.resources.images import Image
 from oasis_cli.resources.kubeobjects import KubeObject
+from oasis_cli.resources.networks import Firewall, Network, Router, Subnetwork
 from oasis_cli.resources.registry import Repository
 from oasis_cli.resources.secret import Secret
 from oasis_cli.resources.storage import Bucket

@@ -1,4 +1,4 @@
-"""The three VPCs of SPEC section 3 as graph nodes.
+"""The three VPCs of SPEC section 3: their nodes and their kinds.
 
 Management VPC (cluster nic0): subnet with Private Google Access, proxy-only subnet,
 internal firewall, router + NAT. gVNIC VPC (nic1): subnet, firewall, router + NAT.
@@ -11,6 +11,7 @@ from typing import Any
 
 from oasis_cli.config.names import Deployment
 from oasis_cli.graph import Node
+from oasis_cli.resources.compute import ComputeKind
 
 
 def network_nodes(d: Deployment) -> list[Node]:
@@ -139,3 +140,37 @@ def _router(d: Deployment, key: str, name: str, nat: str, dep: str, network: str
         ],
     }
     return Node(key, "compute.router", name, d.region, (dep,), spec)
+
+
+class Network(ComputeKind):
+    kind = "compute.network"
+    client = "NetworksClient"
+    message = "Network"
+    name_field = "network"
+    regional = False
+
+
+class Subnetwork(ComputeKind):
+    kind = "compute.subnetwork"
+    client = "SubnetworksClient"
+    message = "Subnetwork"
+    name_field = "subnetwork"
+    regional = True
+
+
+class Firewall(ComputeKind):
+    kind = "compute.firewall"
+    client = "FirewallsClient"
+    message = "Firewall"
+    name_field = "firewall"
+    regional = False
+    patchable = True
+
+
+class Router(ComputeKind):
+    kind = "compute.router"
+    client = "RoutersClient"
+    message = "Router"
+    name_field = "router"
+    regional = True
+    patchable = True

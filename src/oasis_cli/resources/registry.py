@@ -7,18 +7,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from oasis_cli.config.names import Deployment
-from oasis_cli.gcp.errors import api_errors, transient_retry
-from oasis_cli.gcp.messages import to_message, to_plain
-from oasis_cli.gcp.waiter import wait_longrunning
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Kind, OnOperation, fetch, labelled, remove_longrunning
-
-if TYPE_CHECKING:
-    from oasis_cli.gcp.clients import Cloud
+from oasis_cli.resources.template import PlainKind
 
 CLEANUP_POLICIES = {
     "delete-untagged": {
@@ -112,57 +105,9 @@ def registry_nodes(d: Deployment) -> list[Node]:
     ]
 
 
-class Repository(Kind):
+class Repository(PlainKind):
     kind = "artifactregistry.repository"
-
-    def _client(self, cloud: Cloud) -> Any:
-        return cloud.client(
-            "artifactregistry", "google.cloud.artifactregistry_v1", "ArtifactRegistryClient"
-        )
-
-    @staticmethod
-    def _parent(cloud: Cloud, node: Node) -> str:
-        return f"projects/{cloud.project}/locations/{node.location}"
-
-    def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
-        name = f"{self._parent(cloud, node)}/repositories/{node.name}"
-        retry = transient_retry(cloud.poll.initial_s)
-        return fetch(node, lambda: self._client(cloud).get_repository(name=name, retry=retry))
-
-    def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
-        return labelled(observed.get("labels"), node.spec["labels"])
-
-    def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
-        return {"uri": observed.get("registry_uri", "")}
-
-    def create(
-        self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
-    ) -> dict[str, Any]:
-        from google.api_core import exceptions
-        from google.cloud import artifactregistry_v1
-
-        repository = to_message(artifactregistry_v1.Repository, node.spec)
-        with api_errors(f"{node.key} ({node.name})"):
-            try:
-                operation = self._client(cloud).create_repository(
-                    parent=self._parent(cloud, node),
-                    repository_id=node.name,
-                    repository=repository,
-                )
-            except exceptions.AlreadyExists as exc:
-                return self.outputs(self.adopt_existing(cloud, node, exc))
-            on_operation(operation.operation.name)
-            return self.outputs(to_plain(wait_longrunning(cloud, operation)))
-
-    def delete(
-        self,
-        cloud: Cloud,
-        node: Node,
-        request_id: str,
-        on_operation: OnOperation,
-        recorded: Mapping[str, Any],
-    ) -> None:
-        name = f"{self._parent(cloud, node)}/repositories/{node.name}"
-        remove_longrunning(
-            cloud, node, lambda: self._client(cloud).delete_repository(name=name), on_operation
-        )
+    service, module = "artifactregistry", "google.cloud.artifactregistry_v1"
+    client_name, message = "ArtifactRegistryClient", "Repository"
+    resource, collection, regional, longrunning = "repository", "repositories", True, True
+    output = ("uri", "registry_uri")
