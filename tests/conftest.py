@@ -22,10 +22,9 @@ os.environ.setdefault("NO_GCE_CHECK", "true")
 
 from oasis_cli.config.model import Config
 from oasis_cli.config.names import resolve
-from oasis_cli.graphs import infrastructure_nodes
+from oasis_cli.graphs import KINDS, infrastructure_nodes
 from oasis_cli.localcloud.cloud import LocalCloud
 from oasis_cli.localcloud.infra.store import Store
-from oasis_cli.resources.kinds import KINDS
 
 # The default deployment's graph: what `up` must converge to.
 NODES = infrastructure_nodes(resolve(Config(), "oasis-local"))

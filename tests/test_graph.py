@@ -116,8 +116,8 @@ def test_every_command_graph_names_only_keys_it_has_or_declares(tmp_path):
     for composed in (
         graphs.infrastructure(d),
         graphs.everything(d, tmp_path),
-        graphs.images(d, tmp_path),
-        graphs.binauth(d, enforce=False),
+        graphs.image_builds(d, tmp_path),
+        graphs.binauth_rule(d, enforce=False),
     ):
         assert graph.order(composed.nodes, outside=composed.outside)
     everything = graphs.everything(d, tmp_path)

@@ -17,10 +17,9 @@ from oasis_cli.config.names import Deployment
 from oasis_cli.errors import CloudError
 from oasis_cli.gcp.clients import Cloud
 from oasis_cli.graph import Node, Outcome, order, run
-from oasis_cli.graphs import Graph, infrastructure, teardown
+from oasis_cli.graphs import KINDS, Graph, infrastructure, teardown
 from oasis_cli.ledger import Ledger
 from oasis_cli.resources.base import Action, OnOperation, Plan, plan
-from oasis_cli.resources.kinds import KINDS
 from oasis_cli.ui import Reporter
 
 log = logging.getLogger(__name__)

@@ -11,24 +11,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from oasis_cli.config.names import Deployment
 from oasis_cli.errors import PreflightError
 from oasis_cli.graph import Node
 from oasis_cli.ledger import Ledger
-from oasis_cli.resources.apis import api_nodes
-from oasis_cli.resources.binauth import binauth_nodes
-from oasis_cli.resources.bindings import binding_nodes
-from oasis_cli.resources.buildpool import build_pool_nodes
-from oasis_cli.resources.gke import cluster_nodes
-from oasis_cli.resources.iam import service_account_nodes
-from oasis_cli.resources.images import image_nodes
-from oasis_cli.resources.kinds import ownership_spec
-from oasis_cli.resources.kubeobjects import kube_nodes
-from oasis_cli.resources.networks import network_nodes
-from oasis_cli.resources.registry import registry_nodes
-from oasis_cli.resources.secret import secret_nodes
-from oasis_cli.resources.storage import bucket_nodes
+from oasis_cli.resources import (
+    apis,
+    binauth,
+    bindings,
+    buildpool,
+    gke,
+    iam,
+    images,
+    kubeobjects,
+    networks,
+    registry,
+    secret,
+    storage,
+)
+from oasis_cli.resources.base import Kind
+
+# Every resource family; a family module holds its node builders and its KINDS.
+FAMILIES = (
+    apis,
+    networks,
+    storage,
+    registry,
+    iam,
+    gke,
+    secret,
+    bindings,
+    buildpool,
+    images,
+    binauth,
+    kubeobjects,
+)
+KINDS: dict[str, Kind] = {kind.kind: kind for family in FAMILIES for kind in family.KINDS}
 
 
 @dataclass(frozen=True)
@@ -43,15 +63,15 @@ class Graph:
 def infrastructure_nodes(d: Deployment) -> list[Node]:
     """The base infrastructure (`oasis up`, SPEC section 3)."""
     return [
-        *api_nodes(d),
-        *network_nodes(d),
-        *bucket_nodes(d),
-        *registry_nodes(d),
-        *service_account_nodes(d),
-        *cluster_nodes(d),
-        *secret_nodes(d),
-        *binding_nodes(d),
-        *build_pool_nodes(d),
+        *apis.api_nodes(d),
+        *networks.network_nodes(d),
+        *storage.bucket_nodes(d),
+        *registry.registry_nodes(d),
+        *iam.service_account_nodes(d),
+        *gke.cluster_nodes(d),
+        *secret.secret_nodes(d),
+        *bindings.binding_nodes(d),
+        *buildpool.build_pool_nodes(d),
     ]
 
 
@@ -63,9 +83,9 @@ def infrastructure(d: Deployment) -> Graph:
     return Graph(infrastructure_nodes(d))
 
 
-def images(d: Deployment, config_dir: Path, *, force: bool = False, only: str = "") -> Graph:
+def image_builds(d: Deployment, config_dir: Path, *, force: bool = False, only: str = "") -> Graph:
     """ray-base and ray-server (`oasis build-images`), or the one `only` names."""
-    nodes = image_nodes(d, config_dir, force=force)
+    nodes = images.image_nodes(d, config_dir, force=force)
     if only:
         nodes = [node for node in nodes if node.key == f"image:{only}"]
     return Graph(nodes, _keys(infrastructure_nodes(d)) | {"image:base"})
@@ -79,17 +99,25 @@ def kubernetes(d: Deployment, ledger: Ledger) -> Graph:
             "the Ray cluster runs the ray-server image, and it has not been built.",
             hint="Run `oasis build-images` first.",
         )
-    return Graph(kube_nodes(d, str(entry.outputs["ref"])), _keys(infrastructure_nodes(d)))
+    return Graph(
+        kubeobjects.kube_nodes(d, str(entry.outputs["ref"])), _keys(infrastructure_nodes(d))
+    )
 
 
-def binauth(d: Deployment, *, enforce: bool) -> Graph:
+def binauth_rule(d: Deployment, *, enforce: bool) -> Graph:
     """The cluster's Binary Authorization rule (`oasis binauth`)."""
-    return Graph(binauth_nodes(d, enforce=enforce), _keys(infrastructure_nodes(d)))
+    return Graph(binauth.binauth_nodes(d, enforce=enforce), _keys(infrastructure_nodes(d)))
 
 
 def everything(d: Deployment, config_dir: Path) -> Graph:
     """`oasis up --all`: infrastructure, images and the Ray layer as one graph."""
-    return Graph([*infrastructure_nodes(d), *image_nodes(d, config_dir), *kube_nodes(d, None)])
+    return Graph(
+        [
+            *infrastructure_nodes(d),
+            *images.image_nodes(d, config_dir),
+            *kubeobjects.kube_nodes(d, None),
+        ]
+    )
 
 
 def teardown(d: Deployment, ledger: Ledger) -> Graph:
@@ -127,3 +155,16 @@ def require(ledger: Ledger, graph: Graph, command: str) -> None:
         + ", ".join(missing),
         hint="Run `oasis up` first.",
     )
+
+
+def ownership_spec(deployment: Deployment) -> dict[str, Any]:
+    """What every kind's `owned()` checks, for rebuilding a node from the ledger alone
+    (a resource the config no longer names, found only in the ledger)."""
+    label = deployment.label
+    return {
+        "description": deployment.marker,
+        "labels": label,
+        "resource_labels": label,
+        "config": {"resource_labels": label},
+        "cluster": deployment.names.cluster,
+    }

@@ -12,7 +12,9 @@ from oasis_cli.session import open_session
 def build_images(opts: Options, *, only: str, force: bool) -> None:
     """Build ray-base, then ray-server FROM its digest; print each recorded image."""
     with open_session(opts, "build-images", detect_ip=False) as (session, context):
-        graph = graphs.images(session.deployment, opts.config_path.parent, force=force, only=only)
+        graph = graphs.image_builds(
+            session.deployment, opts.config_path.parent, force=force, only=only
+        )
         graphs.require(context.ledger, graph, "build-images")
         outcome = deploy.up(context, graph)
         refs = {
@@ -30,7 +32,7 @@ def binauth(opts: Options, *, enforce: bool) -> None:
     """Require Cloud Build attestations for the cluster's images (dry-run unless
     `enforce`); refuses before any image was built (the attestor does not exist)."""
     with open_session(opts, "binauth", detect_ip=False) as (session, context):
-        graph = graphs.binauth(session.deployment, enforce=enforce)
+        graph = graphs.binauth_rule(session.deployment, enforce=enforce)
         graphs.require(context.ledger, graph, "binauth")
         if context.ledger.get("image:base") is None:
             raise PreflightError(

@@ -119,3 +119,6 @@ class Apis(Kind):
         recorded: Mapping[str, Any],
     ) -> None:
         """Never called: APIs are retained."""
+
+
+KINDS: tuple[Kind, ...] = (Apis(),)

@@ -17,7 +17,7 @@ from oasis_cli.config.names import Deployment
 from oasis_cli.gcp.errors import api_errors
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Change, Converging, OnOperation, diff
+from oasis_cli.resources.base import Change, Converging, Kind, OnOperation, diff
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -120,3 +120,6 @@ class Policy(Converging):
             return  # journaled nothing: oasis never changed the policy
         current = self._read(cloud, node)
         self._write(cloud, node, {**previous, "name": self._name(cloud), "etag": current["etag"]})
+
+
+KINDS: tuple[Kind, ...] = (Policy(),)

@@ -16,7 +16,7 @@ from oasis_cli.config.names import Deployment
 from oasis_cli.errors import CloudError
 from oasis_cli.gcp.errors import api_errors
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Change, Converging, OnOperation
+from oasis_cli.resources.base import Change, Converging, Kind, OnOperation
 from oasis_cli.resources.iam import email
 
 if TYPE_CHECKING:
@@ -232,3 +232,6 @@ class Bindings(Converging):
         self._modify(
             cloud, node, lambda current: (set(), {p for p in current if p in ours}), missing_ok=True
         )
+
+
+KINDS: tuple[Kind, ...] = (Bindings(),)

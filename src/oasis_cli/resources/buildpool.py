@@ -201,3 +201,6 @@ class GlobalAddress(ComputeKind):
     request_stem = "GlobalAddress"
     name_field = "address"
     regional = False
+
+
+KINDS: tuple[Kind, ...] = (GlobalAddress(), Connection(), WorkerPool())

@@ -357,3 +357,6 @@ class NodePool(_GkeKind):
                     hint="GPU capacity may be exhausted: try another capacity entry or zone.",
                 ) from None
         return self.outputs(self.observe(cloud, node) or {})
+
+
+KINDS: tuple[Kind, ...] = (Cluster(), NodePool())

@@ -10,6 +10,7 @@ from typing import Any
 from oasis_cli.config.names import Deployment
 from oasis_cli.gcp.clients import Cloud
 from oasis_cli.graph import Node
+from oasis_cli.resources.base import Kind
 from oasis_cli.resources.template import PlainKind
 
 
@@ -59,3 +60,6 @@ class ServiceAccount(PlainKind):
 
     def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
         return str(node.spec["description"]) in str(observed.get("description", ""))
+
+
+KINDS: tuple[Kind, ...] = (ServiceAccount(),)

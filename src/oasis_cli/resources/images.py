@@ -26,6 +26,7 @@ from oasis_cli.polling import wait_until
 from oasis_cli.resources.base import (
     Change,
     Converging,
+    Kind,
     OnOperation,
     fetch,
     remove_longrunning,
@@ -383,3 +384,6 @@ class LogTail:
         lines = [line.decode(errors="replace") for line in complete]
         self.last.extend(lines)
         return lines
+
+
+KINDS: tuple[Kind, ...] = (Image(),)

@@ -20,7 +20,7 @@ from oasis_cli.graph import Node
 from oasis_cli.kube.client import cluster_client, cluster_path, pod_ready
 from oasis_cli.kube.manifests import render
 from oasis_cli.polling import wait_until
-from oasis_cli.resources.base import Change, Converging, OnOperation, diff, labelled
+from oasis_cli.resources.base import Change, Converging, Kind, OnOperation, diff, labelled
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -200,3 +200,6 @@ def readiness(kind: str, obj: Mapping[str, Any], kube: Any) -> tuple[bool, str]:
         pods = kube.list("v1", "Pod", metadata.get("namespace", ""), selector)
         return any(pod_ready(pod) for pod in pods), "waiting for the head pod to be Ready"
     return bool(obj), "waiting for it to appear"
+
+
+KINDS: tuple[Kind, ...] = (KubeObject(),)

@@ -11,6 +11,7 @@ from typing import Any
 
 from oasis_cli.config.names import Deployment
 from oasis_cli.graph import Node
+from oasis_cli.resources.base import Kind
 from oasis_cli.resources.compute import ComputeKind
 
 
@@ -174,3 +175,6 @@ class Router(ComputeKind):
     name_field = "router"
     regional = True
     patchable = True
+
+
+KINDS: tuple[Kind, ...] = (Network(), Subnetwork(), Firewall(), Router())

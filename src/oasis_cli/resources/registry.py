@@ -11,6 +11,7 @@ from typing import Any
 
 from oasis_cli.config.names import Deployment
 from oasis_cli.graph import Node
+from oasis_cli.resources.base import Kind
 from oasis_cli.resources.template import PlainKind
 
 CLEANUP_POLICIES = {
@@ -111,3 +112,6 @@ class Repository(PlainKind):
     client_name, message = "ArtifactRegistryClient", "Repository"
     resource, collection, regional, longrunning = "repository", "repositories", True, True
     output = ("uri", "registry_uri")
+
+
+KINDS: tuple[Kind, ...] = (Repository(),)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from oasis_cli.config.names import Deployment
 from oasis_cli.graph import Node
+from oasis_cli.resources.base import Kind
 from oasis_cli.resources.template import PlainKind
 
 
@@ -18,3 +19,6 @@ class Secret(PlainKind):
     service, module = "secretmanager", "google.cloud.secretmanager_v1"
     client_name, message = "SecretManagerServiceClient", "Secret"
     resource, collection = "secret", "secrets"
+
+
+KINDS: tuple[Kind, ...] = (Secret(),)

@@ -121,3 +121,6 @@ class Bucket(Kind):
             client.bucket(node.name).delete()
 
         remove(node, empty_then_delete)
+
+
+KINDS: tuple[Kind, ...] = (Bucket(),)

@@ -73,10 +73,11 @@ class RestService(ABC):
         """Handlers by discovery method id."""
 
     def target(self, request: Request) -> str:
-        for key in ("repositoryId", "workerPoolId", "secretId", "clusterId", "nodePoolId"):
-            value = request.param(key)
-            if value:
-                return value
+        """What a request acts on, for fault rules: a create's `<resource>Id` query
+        parameter (as every GAPIC create names it), else the body's name."""
+        for key, values in sorted(request.query.items()):
+            if key.endswith("Id") and key != "requestId" and values and values[0]:
+                return values[0]
         if isinstance(request.body, dict):
             for key in ("name", "accountId", "serviceIds"):
                 if key in request.body:
