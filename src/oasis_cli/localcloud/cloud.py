@@ -9,6 +9,7 @@ it in `_services()`.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +92,13 @@ class LocalCloud:
         return self
 
     def stop(self) -> None:
-        self.kube.stop()
+        """Stop the three servers at once (each waits for its accept loop to notice)."""
+        stopping = [threading.Thread(target=server.stop) for server in (self.kube, self._front)]
+        for thread in stopping:
+            thread.start()
         self._grpc.stop()
-        self._front.stop()
+        for thread in stopping:
+            thread.join()
 
     def __enter__(self) -> LocalCloud:
         return self.start()

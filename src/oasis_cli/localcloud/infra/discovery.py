@@ -17,15 +17,46 @@ from pathlib import Path
 from typing import Any
 
 
+class Template:
+    """One path template (`/compute/v1/projects/{project}/global/networks/{network}`):
+    a cheap test on the path's fixed parts first, then a regex compiled on first use
+    (a discovery document has thousands of methods; a process uses a few)."""
+
+    def __init__(self, template: str) -> None:
+        self.parts = re.split(r"(\{\+?[A-Za-z0-9_]+\})", template)
+        literals = self.parts[::2]
+        self.prefix, self.suffix = literals[0], literals[-1] if len(literals) > 1 else ""
+        self.literal_chars = sum(len(part) for part in literals)
+        self.slashes = sum(part.count("/") for part in literals)
+        self.spans = any(part.startswith("{+") for part in self.parts[1::2])
+        self._regex: re.Pattern[str] | None = None
+
+    def match(self, path: str) -> dict[str, str] | None:
+        if not (path.startswith(self.prefix) and path.endswith(self.suffix)):
+            return None
+        slashes = path.count("/")
+        if slashes < self.slashes or (slashes > self.slashes and not self.spans):
+            return None  # a {simple} parameter never holds a "/"
+        at = len(self.prefix)
+        for literal in self.parts[2:-1:2]:  # the fixed parts between parameters, in order
+            at = path.find(literal, at)
+            if at < 0:
+                return None
+            at += len(literal)
+        if self._regex is None:
+            self._regex = _template_regex(self.parts)
+        found = self._regex.match(path)
+        return found.groupdict() if found else None
+
+
 @dataclass(frozen=True)
 class Method:
     id: str
     http_method: str
-    regex: re.Pattern[str]
-    literal_chars: int
+    path: Template  # flatPath, which tells `.../clusters/{id}` from `.../operations/{id}`
     request_schema: str | None
     parameters: dict[str, Any]
-    name_regex: re.Pattern[str]
+    name_path: Template  # path, whose `{+name}` parameters the handlers read
 
 
 def _documents_dir() -> Path:
@@ -34,18 +65,16 @@ def _documents_dir() -> Path:
     return Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
 
 
-def _template_regex(template: str) -> tuple[re.Pattern[str], int]:
+def _template_regex(parts: list[str]) -> re.Pattern[str]:
     pattern = ""
-    literal = 0
-    for part in re.split(r"(\{\+?[A-Za-z0-9_]+\})", template):
+    for part in parts:
         if part.startswith("{"):
             name = part.strip("{}+")
             body = ".+" if part.startswith("{+") else "[^/:]+"
             pattern += f"(?P<{name}>{body})"
         else:
             pattern += re.escape(part)
-            literal += len(part)
-    return re.compile(pattern + "$"), literal
+    return re.compile(pattern + "$")
 
 
 class Api:
@@ -67,19 +96,16 @@ class Api:
     def _collect(self, resources: dict[str, Any]) -> None:
         for resource in resources.values():
             for method in resource.get("methods", {}).values():
-                template = "/" + self.service_path + method.get("flatPath", method["path"])
-                regex, literal = _template_regex(template)
-                name_regex, _ = _template_regex("/" + self.service_path + method["path"])
+                base = "/" + self.service_path
                 request = method.get("request", {}).get("$ref")
                 self.methods.append(
                     Method(
                         id=method["id"],
                         http_method=method["httpMethod"],
-                        regex=regex,
-                        literal_chars=literal,
+                        path=Template(base + method.get("flatPath", method["path"])),
                         request_schema=request,
                         parameters=method.get("parameters", {}),
-                        name_regex=name_regex,
+                        name_path=Template(base + method["path"]),
                     )
                 )
             self._collect(resource.get("resources", {}))
@@ -94,13 +120,15 @@ class Api:
         for method in self.methods:
             if method.http_method != http_method:
                 continue
-            match = method.regex.match(path)
-            if match and (best is None or method.literal_chars > best[0].literal_chars):
-                best = (method, match.groupdict())
+            if best is not None and method.path.literal_chars <= best[0].path.literal_chars:
+                continue
+            found = method.path.match(path)
+            if found is not None:
+                best = (method, found)
         if best is not None:
-            named = best[0].name_regex.match(path)
+            named = best[0].name_path.match(path)
             if named:
-                best[1].update(named.groupdict())
+                best[1].update(named)
         return best
 
     def validate(self, schema: str, value: Any, where: str = "") -> list[str]:

@@ -1,0 +1,78 @@
+"""Measure a no-op `oasis --local up` on a finished deployment against the bare import
+time of the client libraries that run loads, in the same run.
+
+A re-run that has nothing to do should cost little more than loading Google's client
+libraries (which oasis cannot avoid): the ratio says how close it is. `oasis --help`
+is timed beside them. Figures, not pass/fail.
+
+    python bench/bench_noop_up.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+LOADED = (
+    "import sys\n"
+    "sys.argv = ['oasis', '--local', 'up', '--yes']\n"
+    "from oasis_cli.cli import main\n"
+    "try:\n    main()\nexcept SystemExit:\n    pass\n"
+    "roots = ('google.cloud.', 'google.auth.transport.', 'grpc', 'kubernetes')\n"
+    "found = sorted({m for m in sys.modules if m.startswith(roots) and m.count('.') <= 3})\n"
+    "print(json.dumps(found))\n"
+)
+
+
+def timed(command: list[str], cwd: str, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def median(command: list[str], cwd: str, env: dict[str, str], runs: int) -> float:
+    return statistics.median(timed(command, cwd, env) for _ in range(runs))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure (median)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        env = {
+            **os.environ,
+            "NO_GCE_CHECK": "true",
+            "CLOUDSDK_CONFIG": os.path.join(workdir, "gcloud"),
+            "OASIS_LOCAL_LATENCY_SCALE": "0",
+            "OASIS_LOCAL_RAY": "0",
+        }
+        oasis = [sys.executable, "-m", "oasis_cli"]
+        timed([*oasis, "--local", "up", "--yes"], workdir, env)  # the finished deployment
+        probe = subprocess.run(
+            [sys.executable, "-c", "import json\n" + LOADED],
+            cwd=workdir,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        libraries = json.loads(probe.stdout.strip().splitlines()[-1])
+        bare_import = [sys.executable, "-c", "import " + ", ".join(libraries)]
+        bare = median(bare_import, workdir, env, args.runs)
+        noop = median([*oasis, "--local", "up", "--yes"], workdir, env, args.runs)
+        help_s = median([*oasis, "--help"], workdir, env, args.runs)
+        python = median([sys.executable, "-c", "pass"], workdir, env, args.runs)
+    print(f"client libraries a no-op up loads: {len(libraries)} modules")
+    print(f"bare import of those libraries:   {bare:6.2f} s")
+    print(f"no-op `oasis --local up`:          {noop:6.2f} s  ({noop / bare:.2f}x the bare import)")
+    print(f"`oasis --help`:                    {help_s:6.2f} s  (python -c pass: {python:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
