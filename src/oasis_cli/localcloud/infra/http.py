@@ -107,25 +107,16 @@ class Latency:
 Dispatch = Callable[[Request, str], Response]
 
 
-class HttpFront:
-    """Serves `dispatch(request, service)` on 127.0.0.1; the first path segment names
-    the service."""
+class Serving:
+    """A ThreadingHTTPServer running in a daemon thread of its own until `stop()`."""
 
-    def __init__(self, store: Store, dispatch: Dispatch, port: int = 0) -> None:
-        self.store = store
-        self.dispatch = dispatch
-        self._port = port
-        self._server: ThreadingHTTPServer | None = None
+    _server: ThreadingHTTPServer | None = None
 
-    def start(self) -> None:
-        handler = type("Handler", (_Handler,), {"front": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
-        self._server.daemon_threads = True
+    def serve(self, server: ThreadingHTTPServer, name: str) -> None:
+        server.daemon_threads = True
+        self._server = server
         threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="oasis-local-cloud",
-            daemon=True,
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
         ).start()
 
     def stop(self) -> None:
@@ -138,6 +129,20 @@ class HttpFront:
     def port(self) -> int:
         assert self._server is not None, "local cloud not started"
         return int(self._server.server_address[1])
+
+
+class HttpFront(Serving):
+    """Serves `dispatch(request, service)` on 127.0.0.1; the first path segment names
+    the service."""
+
+    def __init__(self, store: Store, dispatch: Dispatch, port: int = 0) -> None:
+        self.store = store
+        self.dispatch = dispatch
+        self._port = port
+
+    def start(self) -> None:
+        handler = type("Handler", (_Handler,), {"front": self})
+        self.serve(ThreadingHTTPServer(("127.0.0.1", self._port), handler), "oasis-local-cloud")
 
 
 class _Handler(BaseHTTPRequestHandler):

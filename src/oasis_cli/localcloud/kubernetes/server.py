@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from oasis_cli.localcloud.infra.http import Latency
+from oasis_cli.localcloud.infra.http import Latency, Serving
 from oasis_cli.localcloud.infra.store import Store
 from oasis_cli.localcloud.infra.tls import server_certificate
 from oasis_cli.localcloud.kubernetes import api as k8s
@@ -37,7 +37,7 @@ WATCH_POLL_S = 0.05
 HANDSHAKE_TIMEOUT_S = 10.0
 
 
-class KubeServer:
+class KubeServer(Serving):
     """Every simulated cluster's API on one TLS port; `advance` brings the whole world
     up to date before each request."""
 
@@ -45,7 +45,6 @@ class KubeServer:
         self.store = store
         self.latency = latency
         self.advance = advance
-        self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
         cert, key = server_certificate(self.store.directory)
@@ -58,24 +57,11 @@ class KubeServer:
         server.socket = context.wrap_socket(
             server.socket, server_side=True, do_handshake_on_connect=False
         )
-        self._server = server
-        threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="oasis-local-kube",
-            daemon=True,
-        ).start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self.serve(server, "oasis-local-kube")
 
     @property
     def address(self) -> str:
-        assert self._server is not None
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        return f"127.0.0.1:{self.port}"
 
     def env(self) -> kubeworld.Env:
         return kubeworld.Env(self.latency, self.store.directory)
