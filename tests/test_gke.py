@@ -7,8 +7,8 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import compute_v1, container_v1
 
+from oasis_cli.localcloud.cloud import LocalCloud
 from oasis_cli.localcloud.gcp.echo import PUBLIC_IP
-from oasis_cli.localcloud.infra.http import Latency
 
 from conftest import gapic
 
@@ -158,21 +158,24 @@ PARENT = f"projects/{PROJECT}/locations/us-south1"
 
 
 @pytest.fixture
-def gke(local_cloud):
-    """Clients of a local cloud with realistic durations (operations stay RUNNING)."""
-    for service in local_cloud.services.values():
-        if hasattr(service, "latency"):
-            service.latency = Latency(1.0)
+def clouds(tmp_path):
+    """Two local clouds serving one world, as two processes would: one whose operations
+    end at once (for what a test needs done first), one with realistic durations (for
+    what must still be running)."""
+    directory = tmp_path / "gke-cloud"
+    with LocalCloud(directory) as instant, LocalCloud(directory, latency_scale=1.0) as slow:
+        yield instant, slow
 
-    def client(module, name, service):
-        return gapic(local_cloud, getattr(module, name), service)
 
-    networks = client(compute_v1, "NetworksClient", "compute")
-    subnets = client(compute_v1, "SubnetworksClient", "compute")
+@pytest.fixture
+def gke(clouds):
+    """A GKE client whose operations stay RUNNING, over the networks a cluster needs."""
+    instant, slow = clouds
+    networks = gapic(instant, compute_v1.NetworksClient, "compute")
+    subnets = gapic(instant, compute_v1.SubnetworksClient, "compute")
     networks.insert(
         project=PROJECT, network_resource={"name": "net", "auto_create_subnetworks": False}
     )
-    fast_forward(local_cloud)
     subnets.insert(
         project=PROJECT,
         region="us-south1",
@@ -190,7 +193,6 @@ def gke(local_cloud):
             "network_profile": f"projects/{PROJECT}/global/networkProfiles/us-south1-b-vpc-roce",
         },
     )
-    fast_forward(local_cloud)
     subnets.insert(
         project=PROJECT,
         region="us-south1",
@@ -200,8 +202,7 @@ def gke(local_cloud):
             "ip_cidr_range": "10.1.0.0/24",
         },
     )
-    fast_forward(local_cloud)
-    return client(container_v1, "ClusterManagerClient", "container"), subnets
+    return gapic(slow, container_v1.ClusterManagerClient, "container"), subnets
 
 
 def cluster(**extra):
@@ -247,23 +248,17 @@ def test_one_operation_at_a_time_and_networks_in_use(gke):
         subnets.delete(project=PROJECT, region="us-south1", subnetwork="sub")
 
 
-def fast_forward(local_cloud):
-    """Make every running operation due now."""
-    with local_cloud.store.transaction() as world:
-        for op in world.get("compute_operations", {}).values():
-            op["_done_at"] = 0
-        for op in world.get("container", {}).get("_gke_operations", {}).values():
-            op["_done_at"] = 0
+def running_cluster(clouds):
+    """Cluster c1, created through the instant cloud: RUNNING at once."""
+    instant, _ = clouds
+    gapic(instant, container_v1.ClusterManagerClient, "container").create_cluster(
+        parent=PARENT, cluster=cluster()
+    )
 
 
-def running_cluster(client, local_cloud):
-    client.create_cluster(parent=PARENT, cluster=cluster())
-    fast_forward(local_cloud)
-
-
-def test_second_node_pool_operation_is_refused_while_one_runs(gke, local_cloud):
+def test_second_node_pool_operation_is_refused_while_one_runs(gke, clouds):
     client, _ = gke
-    running_cluster(client, local_cloud)
+    running_cluster(clouds)
     client.create_node_pool(parent=f"{PARENT}/clusters/c1", node_pool=pool("a"))
     with pytest.raises(exceptions.BadRequest, match="incompatible operation"):
         client.create_node_pool(parent=f"{PARENT}/clusters/c1", node_pool=pool("b"))
@@ -312,9 +307,9 @@ def test_second_node_pool_operation_is_refused_while_one_runs(gke, local_cloud):
         ),
     ],
 )
-def test_node_pool_rules(gke, local_cloud, extra, message):
+def test_node_pool_rules(gke, clouds, extra, message):
     client, _ = gke
-    running_cluster(client, local_cloud)
+    running_cluster(clouds)
     with pytest.raises(exceptions.BadRequest, match=message):
         client.create_node_pool(parent=f"{PARENT}/clusters/c1", node_pool=pool(**extra))
 

@@ -28,6 +28,7 @@ from oasis_cli.localcloud.gcp.projects import project_number, service_account_ex
 from oasis_cli.localcloud.gcp.registry import pull_problem, push_image
 from oasis_cli.localcloud.gcp.storage import put_object, read_object
 from oasis_cli.localcloud.gcp.workerpools import TYPE, WorkerPools
+from oasis_cli.localcloud.infra import operations
 from oasis_cli.localcloud.infra.http import Request, Response
 from oasis_cli.localcloud.infra.rest import Handler, normalize, public, timestamp
 
@@ -146,14 +147,8 @@ class CloudBuild(WorkerPools):
             ready_at=build["_done_at"],
         )
         build["_operation"] = response.body["name"]
-        self._operations(world)[build["_operation"]]["metadata"] = metadata
+        operations.records(world, self.service)[build["_operation"]]["metadata"] = metadata
         return Response(200, {**response.body, "metadata": metadata})
-
-    def _operations(self, world: dict) -> dict[str, Any]:
-        operations: dict[str, Any] = world.setdefault(self.service, {}).setdefault(
-            "_operations", {}
-        )
-        return operations
 
     def _logs_object(self, world: dict, body: dict[str, Any], build_id: str) -> list[str] | None:
         logs_bucket = body.get("logsBucket", "")
@@ -357,7 +352,7 @@ class CloudBuild(WorkerPools):
         if status == "FAILURE":
             build["statusDetail"] = build["_failure"]
             build["failureInfo"] = {"type": "USER_BUILD_STEP", "detail": build["_failure"]}
-        operation = self._operations(world).get(build.get("_operation", ""))
+        operation = operations.records(world, self.service).get(build.get("_operation", ""))
         if operation is None:
             return
         operation["_done_at"] = min(operation["_done_at"], at)
@@ -365,8 +360,12 @@ class CloudBuild(WorkerPools):
         operation["metadata"] = {"@type": TYPE + "BuildOperationMetadata", "build": view}
         operation["_response"] = view
         if status != "SUCCESS":
-            code = 1 if status == "CANCELLED" else 2
-            operation["_error"] = {"code": code, "message": f"Build {status.lower()}"}
+            code, http = ("CANCELLED", 499) if status == "CANCELLED" else ("UNKNOWN", 500)
+            operation["_failure"] = {
+                "code": code,
+                "message": f"Build {status.lower()}",
+                "status": http,
+            }
 
     def _write_log(self, world: dict[str, Any], build: dict[str, Any], due: int) -> None:
         if build["_logs"] is None or due <= build["_written"]:

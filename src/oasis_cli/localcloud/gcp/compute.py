@@ -19,6 +19,7 @@ from typing import Any
 from oasis_cli.localcloud.gcp import catalog
 from oasis_cli.localcloud.gcp import compute_rules as rules
 from oasis_cli.localcloud.gcp.compute_rules import BASE, NAME, relative
+from oasis_cli.localcloud.infra import operations
 from oasis_cli.localcloud.infra.discovery import Api
 from oasis_cli.localcloud.infra.http import HttpError, Latency, Request, Response
 from oasis_cli.localcloud.infra.store import Store
@@ -221,10 +222,10 @@ class Compute:
             parsed = None
         if parsed is None or parsed.int == 0:
             raise HttpError(400, f"Invalid value for field 'requestId': '{request_id}'")
-        op_path = world.setdefault("compute_request_ids", {}).get(request_id)
+        op_path = world.setdefault("compute", {}).setdefault("_request_ids", {}).get(request_id)
         if op_path is None:
             return None
-        return Response(200, public(world["compute_operations"][op_path]))
+        return Response(200, public(operations.records(world, "compute")[op_path]))
 
     def _start(
         self,
@@ -256,41 +257,31 @@ class Compute:
             "startTime": _timestamp(now),
             "selfLink": BASE + op_path,
             "user": "local-user@oasis.local",
-            "_done_at": now + self.latency(duration_s),
         }
         if "region" in params:
             operation["region"] = BASE + scope
-        fault = request.fault
-        if fault and fault.get("action") == "fail_operation":
-            operation["_fail"] = {
-                "code": fault.get("reason", "QUOTA_EXCEEDED"),
-                "message": fault.get("message", "Quota exceeded"),
-                "status": int(fault.get("status", 403)),
-            }
-        world.setdefault("compute_operations", {})[op_path] = operation
+        failed = operations.failure(
+            request.fault, code="QUOTA_EXCEEDED", message="Quota exceeded", status=403
+        )
+        done_at = now + self.latency(duration_s)
+        operations.start(world, "compute", op_path, operation, done_at=done_at, failed=failed)
         request_id = request.param("requestId")
         if request_id is not None:
-            world.setdefault("compute_request_ids", {})[request_id] = op_path
+            world["compute"].setdefault("_request_ids", {})[request_id] = op_path
         self.advance(world)
         return Response(200, public(operation))
 
     def advance(self, world: dict) -> None:
         """Complete every operation whose time has come, applying its effect."""
         now = time.time()
-        for operation in world.get("compute_operations", {}).values():
-            if operation["status"] == "DONE" or operation["_done_at"] > now:
-                continue
+        for operation in operations.due(world, "compute"):
             target = relative(operation["targetLink"])
             collection = _collection_of(target)
             table = rules.table(world, collection)
             resource = table.get(target)
-            failure = operation.get("_fail")
+            failure = operation.get("_failure")
             if failure is not None:
-                operation["error"] = {
-                    "errors": [{"code": failure["code"], "message": failure["message"]}]
-                }
-                operation["httpErrorStatusCode"] = failure["status"]
-                operation["httpErrorMessage"] = "FORBIDDEN" if failure["status"] == 403 else "ERROR"
+                operation.update(operations.compute_error(failure))
                 if operation["operationType"] == "insert":
                     table.pop(target, None)
                 elif resource is not None:
@@ -317,12 +308,12 @@ class Compute:
             prefix = scope + "/operations/"
             items = [
                 public(op)
-                for path, op in world.get("compute_operations", {}).items()
+                for path, op in operations.records(world, "compute").items()
                 if path.startswith(prefix)
             ]
             return Response(200, {"kind": "compute#operationList", "items": items})
         path = f"{scope}/operations/{params['operation']}"
-        operation = world.get("compute_operations", {}).get(path)
+        operation = operations.records(world, "compute").get(path)
         if operation is None:
             raise HttpError(404, f"The resource '{path}' was not found", "notFound")
         if verb not in ("get", "wait"):

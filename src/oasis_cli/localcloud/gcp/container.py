@@ -15,6 +15,7 @@ from typing import Any
 
 from oasis_cli.localcloud.gcp import container_rules as rules
 from oasis_cli.localcloud.gcp.container_rules import DEFAULT_VERSION, NAME, VERSIONS
+from oasis_cli.localcloud.infra import operations
 from oasis_cli.localcloud.infra.http import HttpError, Request, Response
 from oasis_cli.localcloud.infra.rest import Handler, RestService, normalize, public, timestamp
 from oasis_cli.localcloud.infra.tls import ca_certificate
@@ -67,10 +68,6 @@ class Container(RestService):
 
     # --- operations ------------------------------------------------------------------
 
-    def _ops(self, world: dict) -> dict[str, Any]:
-        ops: dict[str, Any] = world.setdefault("container", {}).setdefault("_gke_operations", {})
-        return ops
-
     def _start(
         self,
         world: dict,
@@ -91,35 +88,32 @@ class Container(RestService):
             "selfLink": f"https://container.googleapis.com/v1/{path}",
             "targetLink": f"https://container.googleapis.com/v1/{target}",
             "startTime": timestamp(now),
-            "_done_at": now + self.latency(seconds),
             "_target": target,
         }
-        fault = request.fault
-        if fault and fault.get("action") == "fail_operation":
-            op["_error"] = {
-                "code": 8,
-                "message": fault.get("message", "ZONE_RESOURCE_POOL_EXHAUSTED"),
-            }
-        self._ops(world)[path] = op
+        failed = operations.failure(
+            request.fault,
+            code="RESOURCE_EXHAUSTED",
+            message="ZONE_RESOURCE_POOL_EXHAUSTED",
+            status=429,
+        )
+        done_at = now + self.latency(seconds)
+        operations.start(world, self.service, path, op, done_at=done_at, failed=failed)
         cluster["_operation"] = path
         return Response(200, self._op_view(op))
 
     @staticmethod
     def _op_view(op: dict[str, Any]) -> dict[str, Any]:
         view = public(op)
-        if op["status"] == "DONE" and "_error" in op:
-            view["error"] = op["_error"]
-            view["statusMessage"] = op["_error"]["message"]
+        if op["status"] == "DONE" and "_failure" in op:
+            view["error"] = operations.rpc_error(op["_failure"])
+            view["statusMessage"] = op["_failure"]["message"]
         return view
 
     def advance(self, world: dict[str, Any]) -> None:
-        now = time.time()
         clusters = self.table(world, "clusters")
-        for op in self._ops(world).values():
-            if op["status"] == "DONE" or op["_done_at"] > now:
-                continue
+        for op in operations.due(world, self.service):
             op["status"] = "DONE"
-            op["endTime"] = timestamp(now)
+            op["endTime"] = timestamp(time.time())
             self._finish(clusters, op)
 
     def _finish(self, clusters: dict[str, Any], op: dict[str, Any]) -> None:
@@ -128,7 +122,7 @@ class Container(RestService):
         if cluster is None:
             return
         cluster.pop("_operation", None)
-        failed = "_error" in op
+        failed = "_failure" in op
         kind = op["operationType"]
         if kind == "CREATE_CLUSTER":
             cluster["status"] = "ERROR" if failed else "RUNNING"
@@ -149,7 +143,7 @@ class Container(RestService):
             cluster["nodePools"] = [p for p in cluster["nodePools"] if p["name"] != pool_name]
 
     def _get_operation(self, world: dict, params: dict, request: Request) -> Response:
-        op = self._ops(world).get(params["name"])
+        op = operations.records(world, self.service).get(params["name"])
         if op is None:
             raise HttpError(404, f"Operation '{params['name']}' not found.", "notFound")
         return Response(200, self._op_view(op))

@@ -17,19 +17,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
+from oasis_cli.localcloud.infra import operations
 from oasis_cli.localcloud.infra.discovery import Api
 from oasis_cli.localcloud.infra.http import HttpError, Latency, Request, Response
 from oasis_cli.localcloud.infra.store import Store
 
 Handler = Callable[[dict[str, Any], dict[str, str], Request], Response]
-GRPC_CODES = {
-    "INVALID_ARGUMENT": 3,
-    "NOT_FOUND": 5,
-    "ALREADY_EXISTS": 6,
-    "PERMISSION_DENIED": 7,
-    "RESOURCE_EXHAUSTED": 8,
-    "FAILED_PRECONDITION": 9,
-}
 
 
 def normalize(message: Any, body: dict[str, Any], where: str) -> dict[str, Any]:
@@ -189,17 +182,13 @@ class RestService(ABC):
             "name": name,
             "done": False,
             "metadata": {"@type": metadata_type},
-            "_done_at": done_at,
             "_response": response,
             "_target": list(target) if target else None,
         }
-        fault = request.fault
-        if fault and fault.get("action") == "fail_operation":
-            record["_error"] = {
-                "code": GRPC_CODES.get(fault.get("status_name", "RESOURCE_EXHAUSTED"), 8),
-                "message": fault.get("message", "Quota exceeded"),
-            }
-        world.setdefault(self.service, {}).setdefault("_operations", {})[name] = record
+        failed = operations.failure(
+            request.fault, code="RESOURCE_EXHAUSTED", message="Quota exceeded", status=429
+        )
+        operations.start(world, self.service, name, record, done_at=done_at, failed=failed)
         self.advance(world)
         return Response(200, self.operation_view(record))
 
@@ -207,8 +196,8 @@ class RestService(ABC):
     def operation_view(record: dict[str, Any]) -> dict[str, Any]:
         view = public(record)
         if record["done"]:
-            if "_error" in record:
-                view["error"] = record["_error"]
+            if "_failure" in record:
+                view["error"] = operations.rpc_error(record["_failure"])
             elif record["_response"] is not None:
                 view["response"] = record["_response"]
         return view
@@ -216,7 +205,7 @@ class RestService(ABC):
     def get_operation(
         self, world: dict[str, Any], params: dict[str, str], request: Request
     ) -> Response:
-        record = world.get(self.service, {}).get("_operations", {}).get(params["name"])
+        record = operations.records(world, self.service).get(params["name"])
         if record is None:
             raise HttpError(404, f"Operation '{params['name']}' was not found", "notFound")
         return Response(200, self.operation_view(record))
@@ -224,19 +213,16 @@ class RestService(ABC):
     def advance(self, world: dict[str, Any]) -> None:
         """Finish due operations and purge deleted resources whose time has come."""
         now = time.time()
-        tables = world.get(self.service, {})
-        for record in tables.get("_operations", {}).values():
-            if record["done"] or record["_done_at"] > now:
-                continue
+        for record in operations.due(world, self.service):
             record["done"] = True
             target = record.get("_target")
-            if "_error" in record and target:
+            if "_failure" in record and target:
                 resource = self.table(world, target[0]).get(target[1])
                 if resource is not None and "_gone_at" in resource:
                     resource.pop("_gone_at")  # a failed delete leaves the resource
                 else:
                     self.table(world, target[0]).pop(target[1], None)
-        for table_name, rows in tables.items():
+        for table_name, rows in world.get(self.service, {}).items():
             if table_name.startswith("_"):
                 continue
             for name in [n for n, r in rows.items() if r.get("_gone_at", now + 1) <= now]:
