@@ -299,6 +299,47 @@ def compute_operations(cloud_dir: Path, region: str = "us-south1") -> list[Any]:
         ]
 
 
+CLUSTER = "projects/oasis-local/locations/us-south1/clusters/oasis-h200"
+
+
+def kube_api(cloud: LocalCloud, directory: Path, token: str | None = "t") -> Any:
+    """A kubernetes ApiClient for the deployment's simulated cluster, built as a user
+    would: endpoint and CA from GKE, a bearer token."""
+    import base64
+
+    from google.cloud import container_v1
+    from kubernetes import client as k8s
+
+    cluster = gapic(cloud, container_v1.ClusterManagerClient, "container").get_cluster(name=CLUSTER)
+    ca = directory / "cluster-ca.pem"
+    ca.write_bytes(base64.b64decode(cluster.master_auth.cluster_ca_certificate))
+    configuration = k8s.Configuration()
+    configuration.host = f"https://{cluster.endpoint}"
+    configuration.ssl_ca_cert = str(ca)
+    if token:
+        configuration.api_key = {"authorization": f"Bearer {token}"}
+    return k8s.ApiClient(configuration)
+
+
+def kube_objects(cloud_dir: Path) -> list[dict[str, Any]]:
+    """Every object in the simulated cluster, enumerated through discovery and a list
+    of each kind, as `kubectl api-resources` and `kubectl get` would."""
+    from kubernetes.dynamic import DynamicClient
+    from kubernetes.dynamic.resource import ResourceList
+
+    with LocalCloud(cloud_dir) as cloud:
+        dynamic = DynamicClient(
+            kube_api(cloud, cloud_dir), cache_file=str(cloud_dir / "test-discovery.json")
+        )
+        found: list[dict[str, Any]] = []
+        for resource in dynamic.resources.search():
+            listable = "list" in (resource.verbs or []) and "/" not in resource.name
+            if isinstance(resource, ResourceList) or not listable:
+                continue
+            found += [item.to_dict() for item in resource.get().items]
+        return found
+
+
 @pytest.fixture
 def local_cloud(tmp_path: Path):
     """A local cloud server of its own, for direct API tests."""

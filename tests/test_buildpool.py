@@ -9,7 +9,6 @@ from google.cloud import compute_v1
 from google.cloud.devtools import cloudbuild_v1
 
 from oasis_cli.localcloud.gcp.projects import project_number
-from oasis_cli.localcloud.infra.store import Store
 
 from conftest import gapic
 
@@ -26,11 +25,9 @@ def test_worker_pool_range_is_a_global_vpc_peering_slash_16(deployed):
     assert address["network"].endswith("projects/oasis-local/global/networks/oasis-mgmt-net")
 
 
-def test_mgmt_vpc_is_peered_with_service_networking(deployed, cloud_dir):
-    connections = Store(cloud_dir).read()["servicenetworking"]["connections"]
-    assert [c["reservedPeeringRanges"] for c in connections.values()] == [
-        ["oasis-worker-pool-range"]
-    ]
+def test_mgmt_vpc_is_peered_with_service_networking(deployed, world):
+    connections = [item["resource"] for item in world() if item["service"] == "servicenetworking"]
+    assert [c["reservedPeeringRanges"] for c in connections] == [["oasis-worker-pool-range"]]
 
 
 def test_build_pool_is_e2_highmem_8_with_100_gb_on_the_peered_network(deployed):

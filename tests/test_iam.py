@@ -38,8 +38,21 @@ def pairs(policy) -> set[tuple[str, str]]:
     return {(b["role"], m) for b in policy.get("bindings", []) for m in b["members"]}
 
 
-def policies(cloud_dir):
-    return Store(cloud_dir).read().get("iam_policies", {})
+def read_policy(cloud_dir, resource: str) -> dict:
+    """The IAM policy of the project, a bucket or a secret, as its client library reads
+    it (at version 3)."""
+    from google.cloud import secretmanager_v1
+    from google.protobuf import json_format
+
+    with LocalCloud(cloud_dir) as cloud:
+        if resource.startswith("projects/_/buckets/"):
+            bucket = gcs(cloud).bucket(resource.rsplit("/", 1)[-1])
+            return {"bindings": bucket.get_iam_policy(requested_policy_version=3).bindings}
+        if "/secrets/" in resource:
+            client = gapic(cloud, secretmanager_v1.SecretManagerServiceClient, "secretmanager")
+        else:
+            client = gapic(cloud, resourcemanager_v3.ProjectsClient, "cloudresourcemanager")
+        return json_format.MessageToDict(client.get_iam_policy(request={"resource": resource}))
 
 
 def test_service_accounts_exist_with_our_marker(deployed):
@@ -49,17 +62,21 @@ def test_service_accounts_exist_with_our_marker(deployed):
 
 
 def test_bindings_are_the_spec_ones(deployed, cloud_dir):
-    found = policies(cloud_dir)
-    assert pairs(found[f"projects/{P}"]) == PROJECT_PAIRS
-    assert pairs(found[f"projects/_/buckets/{BUCKET}"]) == {("roles/storage.objectUser", RAY)}
-    assert pairs(found[SECRET]) == {("roles/secretmanager.secretAccessor", RAY)}
+    assert pairs(read_policy(cloud_dir, f"projects/{P}")) == PROJECT_PAIRS
+    bucket = read_policy(cloud_dir, f"projects/_/buckets/{BUCKET}")
+    assert pairs(bucket) == {("roles/storage.objectUser", RAY)}
+    assert pairs(read_policy(cloud_dir, SECRET)) == {("roles/secretmanager.secretAccessor", RAY)}
 
 
 def test_secret_is_empty_with_automatic_replication(deployed, cloud_dir):
     secret = deployed["oasis-secrets"]
     assert secret["replication"] == {"automatic": {}}
     assert secret["labels"] == {"oasis-deployment": "oasis"}
-    assert "versions" not in Store(cloud_dir).read()["secretmanager"]
+    from google.cloud import secretmanager_v1
+
+    with LocalCloud(cloud_dir) as cloud:
+        secrets = gapic(cloud, secretmanager_v1.SecretManagerServiceClient, "secretmanager")
+        assert list(secrets.list_secret_versions(parent=SECRET)) == []
 
 
 @pytest.fixture
@@ -83,12 +100,12 @@ def test_members_oasis_did_not_add_survive_up_and_down(oasis, cloud_dir, foreign
         policy = bucket.get_iam_policy()
         policy["roles/storage.objectViewer"] = {"group:data@example.com"}
         bucket.set_iam_policy(policy)
-    assert pairs(policies(cloud_dir)[f"projects/{P}"]) == PROJECT_PAIRS | foreign_members
+    assert pairs(read_policy(cloud_dir, f"projects/{P}")) == PROJECT_PAIRS | foreign_members
     assert oasis("--local", "up", "--yes").code == 0
     assert oasis("--local", "down", "--yes").code == 0
-    after = policies(cloud_dir)
-    assert pairs(after[f"projects/{P}"]) == foreign_members
-    assert pairs(after[bucket_policy]) == {("roles/storage.objectViewer", "group:data@example.com")}
+    assert pairs(read_policy(cloud_dir, f"projects/{P}")) == foreign_members
+    after = read_policy(cloud_dir, bucket_policy)
+    assert pairs(after) == {("roles/storage.objectViewer", "group:data@example.com")}
 
 
 def test_a_concurrent_policy_change_is_retried(oasis, cloud_dir):
@@ -104,4 +121,4 @@ def test_a_concurrent_policy_change_is_retried(oasis, cloud_dir):
     )
     result = oasis("--local", "up", "--yes")
     assert result.code == 0, result.stderr
-    assert pairs(policies(cloud_dir)[f"projects/{P}"]) == PROJECT_PAIRS
+    assert pairs(read_policy(cloud_dir, f"projects/{P}")) == PROJECT_PAIRS

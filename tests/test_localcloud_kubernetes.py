@@ -3,10 +3,7 @@ kubernetes client (TLS with the CA the simulated GKE returns)."""
 
 from __future__ import annotations
 
-import base64
-
 import pytest
-from google.cloud import container_v1
 from kubernetes import client as k8s
 from kubernetes import watch
 from kubernetes.dynamic import DynamicClient
@@ -15,7 +12,7 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from oasis_cli.localcloud.cloud import LocalCloud
 from oasis_cli.localcloud.infra.store import Store
 
-from conftest import gapic
+from conftest import kube_api
 
 CLUSTER = "projects/oasis-local/locations/us-south1/clusters/oasis-h200"
 SA = {
@@ -32,16 +29,7 @@ def cloud(deployed, cloud_dir):
 
 
 def api_client(cloud, tmp_path, token: str | None = "t") -> k8s.ApiClient:
-    gke = gapic(cloud, container_v1.ClusterManagerClient, "container")
-    cluster = gke.get_cluster(name=CLUSTER)
-    ca = tmp_path / "ca.pem"
-    ca.write_bytes(base64.b64decode(cluster.master_auth.cluster_ca_certificate))
-    configuration = k8s.Configuration()
-    configuration.host = f"https://{cluster.endpoint}"
-    configuration.ssl_ca_cert = str(ca)
-    if token:
-        configuration.api_key = {"authorization": f"Bearer {token}"}
-    return k8s.ApiClient(configuration)
+    return kube_api(cloud, tmp_path, token)
 
 
 @pytest.fixture

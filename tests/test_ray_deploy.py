@@ -8,21 +8,13 @@ from typing import Any
 
 import yaml
 
-from oasis_cli.localcloud.infra.store import Store
+from conftest import kube_objects
 
-CLUSTER = "projects/oasis-local/locations/us-south1/clusters/oasis-h200"
-
-
-def kube_objects(cloud_dir: Path) -> dict[str, dict[str, Any]]:
-    world = Store(cloud_dir).read()
-    return world.get("kubernetes", {}).get(CLUSTER, {}).get("objects", {})
 
 
 def find(cloud_dir: Path, kind: str, name: str) -> dict[str, Any]:
     matches = [
-        o
-        for o in kube_objects(cloud_dir).values()
-        if o["kind"] == kind and o["metadata"]["name"] == name
+        o for o in kube_objects(cloud_dir) if o["kind"] == kind and o["metadata"]["name"] == name
     ]
     assert len(matches) == 1, (kind, name)
     return matches[0]
@@ -33,7 +25,7 @@ def test_deploy_applies_every_object_with_the_digest_pinned_image(ray_deployed, 
     ref = entries["image:server"]["outputs"]["ref"]
     assert "@sha256:" in ref
     kinds = sorted(
-        o["kind"] for o in kube_objects(cloud_dir).values() if o["kind"] not in ("Namespace", "Pod")
+        o["kind"] for o in kube_objects(cloud_dir) if o["kind"] not in ("Namespace", "Pod")
     )
     assert kinds == sorted(
         ["ServiceAccount", "ComputeClass", "DaemonSet", "RayCluster", "Service", "Ingress"]
@@ -44,7 +36,7 @@ def test_deploy_applies_every_object_with_the_digest_pinned_image(ray_deployed, 
     worker = cluster["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
     assert head["image"] == worker["image"] == ref
     assert cluster["status"]["state"] == "ready"
-    for obj in kube_objects(cloud_dir).values():
+    for obj in kube_objects(cloud_dir):
         if obj["kind"] not in ("Namespace", "Pod"):
             assert [m["manager"] for m in obj["metadata"]["managedFields"]] == ["oasis"]
             assert obj["metadata"]["labels"]["oasis-deployment"] == "oasis"

@@ -14,27 +14,40 @@ from pathlib import Path
 
 import pytest
 
-from oasis_cli.localcloud.infra.store import Store
 from oasis_cli.localcloud.kubernetes import rayhead
 
 pytest.importorskip("ray", reason="Ray is part of the test extra: pip install -e '.[test]'")
-CLUSTER = "projects/oasis-local/locations/us-south1/clusters/oasis-h200"
+
+
+def ray_heads() -> dict[int, Path]:
+    """The Ray heads this test process started (through the in-process local cloud),
+    found in the process table: pid -> its temp dir."""
+    heads = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().decode().split("\0")
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        temp = [a.removeprefix("--temp-dir=") for a in argv if a.startswith("--temp-dir=")]
+        if parent == os.getpid() and "--head" in argv and temp:
+            heads[int(entry.name)] = Path(temp[0])
+    return heads
 
 
 @pytest.fixture
-def ray_head(built, oasis, monkeypatch, cloud_dir) -> dict:
+def ray_head(built, oasis, monkeypatch) -> dict:
     monkeypatch.setenv("OASIS_LOCAL_RAY", "1")
     result = oasis("--local", "ray", "deploy")
     assert result.code == 0, result.stderr
-    objects = Store(cloud_dir).read()["kubernetes"][CLUSTER]["objects"]
-    (cluster,) = [o for o in objects.values() if o["kind"] == "RayCluster"]
-    head = cluster["_private"]["ray"]
-    yield head
-    rayhead.stop(head)  # whatever the test did, leave no Ray behind
+    heads = ray_heads()
+    assert len(heads) == 1, heads  # one real head for the one RayCluster
+    ((pid, temp_dir),) = heads.items()
+    yield {"pid": pid, "temp_dir": str(temp_dir)}
+    rayhead.stop({"pid": pid, "temp_dir": str(temp_dir)})  # leave no Ray behind
 
 
 def test_submit_runs_a_real_job_and_down_stops_ray(ray_head, oasis, workspace):
-    assert rayhead.serving(ray_head)
     result = oasis(
         "--local",
         "ray",
@@ -69,6 +82,7 @@ def test_submit_runs_a_real_job_and_down_stops_ray(ray_head, oasis, workspace):
     assert "FAILED" in failed.stderr
 
     assert oasis("--local", "down", "--yes").code == 0
+    assert ray_heads() == {}
     assert not rayhead.alive(ray_head)
     assert not Path(ray_head["temp_dir"]).exists()
 

@@ -1,5 +1,6 @@
-"""Secret Manager v1 as the local cloud serves it: secrets (metadata only, no
-versions: oasis never stores secret values) and their IAM policies."""
+"""Secret Manager v1 as the local cloud serves it: secrets (metadata only: oasis never
+stores secret values, so no version is ever added and `versions.list` answers an
+empty list, as the API does for a secret without versions) and their IAM policies."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class SecretManager(RestService):
             prefix + "delete": self._delete,
             prefix + "getIamPolicy": self._get_policy,
             prefix + "setIamPolicy": self._set_policy,
+            prefix + "versions.list": self._list_versions,
         }
 
     @staticmethod
@@ -51,6 +53,12 @@ class SecretManager(RestService):
         secret = {**body, "name": name, "createTime": timestamp(time.time()), "etag": '"1"'}
         self.table(world, "secrets")[name] = secret
         return Response(200, public(secret))
+
+    def _list_versions(self, world: dict, params: dict, request: Request) -> Response:
+        """No versions (the simulation adds none); a response without `versions` is
+        the empty list (`ListSecretVersionsResponse`, proto3 omits empty fields)."""
+        self.find(world, "secrets", self._key(params["parent"]))
+        return Response(200, {"totalSize": 0})
 
     def _get(self, world: dict, params: dict, request: Request) -> Response:
         return Response(200, public(self.find(world, "secrets", self._key(params["name"]))))

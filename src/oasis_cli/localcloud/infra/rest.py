@@ -44,7 +44,10 @@ def public(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def timestamp(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    """RFC 3339 UTC with microseconds, as Google's JSON encodes a Timestamp (0, 3, 6
+    or 9 fractional digits: protobuf's `google/protobuf/timestamp.proto`)."""
+    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
+    return f"{whole}.{int(epoch % 1 * 1_000_000):06d}Z"
 
 
 class RestService(ABC):
