@@ -29,6 +29,7 @@ from oasis_cli.localcloud.gcp.registry import pull_problem, push_image
 from oasis_cli.localcloud.gcp.storage import put_object, read_object
 from oasis_cli.localcloud.gcp.workerpools import TYPE, WorkerPools
 from oasis_cli.localcloud.infra import operations
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import Request, Response
 from oasis_cli.localcloud.infra.rest import Handler, normalize, public, timestamp
 
@@ -155,7 +156,7 @@ class CloudBuild(WorkerPools):
         if not logs_bucket:
             return None
         bucket, _, prefix = logs_bucket.removeprefix("gs://").partition("/")
-        if bucket not in world.get("storage", {}).get("buckets", {}):
+        if bucket not in world_tables.BUCKETS.rows(world):
             raise buildconfig.invalid(f"logs bucket {logs_bucket} does not exist")
         email = body.get("serviceAccount", "").rsplit("/", 1)[-1]
         if email and not iampolicy.bucket_grants(world, bucket, email, WRITE_ROLES):
@@ -333,7 +334,7 @@ class CloudBuild(WorkerPools):
             images.append({"name": image, "digest": build["_digest"]})
         if images:
             build["results"] = {"images": images}
-            attestors = world.setdefault("binaryauthorization", {}).setdefault("attestors", {})
+            attestors = world_tables.ATTESTORS.rows(world)
             name = f"projects/{build['projectId']}/attestors/{ATTESTOR}"
             attestors.setdefault(
                 name,

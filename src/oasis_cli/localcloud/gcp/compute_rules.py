@@ -12,6 +12,7 @@ import re
 import uuid
 from typing import Any
 
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import HttpError
 
 BASE = "https://www.googleapis.com/compute/v1/"
@@ -58,15 +59,13 @@ def user_of(world: dict, collection: str, path: str) -> str | None:
                 if relative(user.get("network", "")) == path:
                     return user_path
     if collection in ("networks", "globalAddresses"):
-        for network, connection in (
-            world.get("servicenetworking", {}).get("connections", {}).items()
-        ):
+        for network, connection in world_tables.CONNECTIONS.rows(world).items():
             name = path.rsplit("/", 1)[-1]
             if network == path or name in connection.get("reservedPeeringRanges", []):
                 return f"services/servicenetworking.googleapis.com/connections/{network}"
     if collection in ("networks", "subnetworks"):
         field = "network" if collection == "networks" else "subnetwork"
-        for cluster_path, cluster in world.get("container", {}).get("clusters", {}).items():
+        for cluster_path, cluster in world_tables.CLUSTERS.rows(world).items():
             if relative(cluster.get("networkConfig", {}).get(field, "")) == path:
                 return cluster_path
             for pool in cluster.get("nodePools", []):

@@ -10,6 +10,7 @@ import ipaddress
 import re
 
 from oasis_cli.localcloud.gcp.projects import service_account_exists
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import HttpError
 
 NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$")
@@ -41,10 +42,9 @@ def check_cluster(world: dict, project: str, location: str, cluster: dict) -> No
     subnetwork = compute_link(
         cluster.get("subnetwork", ""), project, f"regions/{location}/subnetworks"
     )
-    compute = world.get("compute", {})
-    if network not in compute.get("networks", {}):
+    if network not in world_tables.NETWORKS.rows(world):
         raise HttpError(400, f'Network "{network}" does not exist.')
-    if cluster.get("subnetwork") and subnetwork not in compute.get("subnetworks", {}):
+    if cluster.get("subnetwork") and subnetwork not in world_tables.SUBNETWORKS.rows(world):
         raise HttpError(400, f'Subnetwork "{subnetwork}" does not exist.')
     cluster["network"], cluster["subnetwork"] = (
         network.rsplit("/", 1)[-1],
@@ -124,16 +124,15 @@ def check_pool(world: dict, project: str, location: str, cluster: dict, pool: di
     if additional and not cluster.get("networkConfig", {}).get("enableMultiNetworking"):
         raise HttpError(400, "Additional node networks require multi-networking on the cluster.")
     zones = pool.get("locations") or cluster.get("locations") or []
-    compute = world.get("compute", {})
     for extra in additional:
         network = compute_link(extra.get("network", ""), project, "global/networks")
         subnetwork = compute_link(
             extra.get("subnetwork", ""), project, f"regions/{location}/subnetworks"
         )
-        found = compute.get("networks", {}).get(network)
+        found = world_tables.NETWORKS.rows(world).get(network)
         if found is None:
             raise HttpError(400, f'Additional network "{network}" does not exist.')
-        if subnetwork not in compute.get("subnetworks", {}):
+        if subnetwork not in world_tables.SUBNETWORKS.rows(world):
             raise HttpError(400, f'Additional subnetwork "{subnetwork}" does not exist.')
         profile = ROCE.search(found.get("networkProfile", ""))
         if profile and any(zone != profile.group(1) for zone in zones):

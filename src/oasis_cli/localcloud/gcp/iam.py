@@ -18,6 +18,7 @@ from concurrent import futures
 from typing import Any
 
 from oasis_cli.localcloud.infra import faults
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.store import Store
 
 ACCOUNT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -39,7 +40,7 @@ class IamAdmin:
 
     @staticmethod
     def accounts(world: dict[str, Any]) -> dict[str, Any]:
-        table: dict[str, Any] = world.setdefault("iam", {}).setdefault("serviceAccounts", {})
+        table: dict[str, Any] = world_tables.SERVICE_ACCOUNTS.rows(world)
         return table
 
     def create(self, world: dict[str, Any], request: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import hashlib
 import re
 from typing import Any
 
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import HttpError
 
 MEMBER = re.compile(
@@ -30,7 +31,7 @@ def _etag(resource: str, revision: int) -> str:
 
 def get(world: dict[str, Any], resource: str) -> dict[str, Any]:
     """The policy as getIamPolicy answers it (every change gets a new etag)."""
-    stored = world.get("iam_policies", {}).get(resource, {})
+    stored = world_tables.POLICIES.rows(world).get(resource, {})
     revision = stored.get("revision", 0)
     return {
         "version": stored.get("version", 1),
@@ -72,7 +73,7 @@ def set_policy(
                 raise HttpError(
                     400, f"Service account {member.removeprefix('serviceAccount:')} does not exist."
                 )
-    policies = world.setdefault("iam_policies", {})
+    policies = world_tables.POLICIES.rows(world)
     revision = policies.get(resource, {}).get("revision", 0)
     if bindings != current["bindings"]:
         revision += 1
@@ -86,7 +87,7 @@ def set_policy(
 
 def has_role(world: dict[str, Any], resource: str, member: str, roles: tuple[str, ...]) -> bool:
     """Whether `member` holds one of `roles` on `resource` (as a permission check)."""
-    bindings = world.get("iam_policies", {}).get(resource, {}).get("bindings", [])
+    bindings = world_tables.POLICIES.rows(world).get(resource, {}).get("bindings", [])
     return any(b.get("role") in roles and member in b.get("members", []) for b in bindings)
 
 
@@ -99,7 +100,7 @@ def project_grants(world: dict[str, Any], project: str, email: str, roles: tuple
 def bucket_grants(world: dict[str, Any], bucket: str, email: str, roles: tuple[str, ...]) -> bool:
     """Bucket-level or project-level grant of one of `roles` to the service account."""
     member = f"serviceAccount:{email}"
-    owner = world.get("storage", {}).get("buckets", {}).get(bucket, {}).get("_project", "")
+    owner = world_tables.BUCKETS.rows(world).get(bucket, {}).get("_project", "")
     return has_role(world, f"projects/_/buckets/{bucket}", member, roles) or (
         has_role(world, f"projects/{owner}", member, roles)
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from oasis_cli.localcloud.gcp.compute_rules import relative
 from oasis_cli.localcloud.gcp.projects import project_number
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import HttpError, Request, Response
 from oasis_cli.localcloud.infra.rest import Handler, RestService, public
 
@@ -27,7 +28,7 @@ def compute_network(world: dict[str, Any], link: str) -> str:
         raise HttpError(400, f"Invalid network: {link}")
     project, name = match.groups()
     if project.isdigit():
-        for path in world.get("compute", {}).get("networks", {}):
+        for path in world_tables.NETWORKS.rows(world):
             other = path.split("/")[1]
             if project_number(other) == project and path.endswith(f"/networks/{name}"):
                 return path
@@ -35,9 +36,7 @@ def compute_network(world: dict[str, Any], link: str) -> str:
 
 
 def connection_of(world: dict[str, Any], network: str) -> dict[str, Any] | None:
-    connection: dict[str, Any] | None = (
-        world.get("servicenetworking", {}).get("connections", {}).get(network)
-    )
+    connection: dict[str, Any] | None = world_tables.CONNECTIONS.rows(world).get(network)
     return connection
 
 
@@ -64,17 +63,15 @@ class ServiceNetworking(RestService):
     def _create(self, world: dict, params: dict, request: Request) -> Response:
         body = dict(request.body or {})
         network = compute_network(world, body.get("network", ""))
-        if network not in world.get("compute", {}).get("networks", {}):
+        if network not in world_tables.NETWORKS.rows(world):
             raise HttpError(400, f"Network {network} not found.")
         ranges = body.get("reservedPeeringRanges", [])
         if not ranges:
             raise HttpError(400, "reservedPeeringRanges is required.")
         project = network.split("/")[1]
         for name in ranges:
-            address = (
-                world.get("compute", {})
-                .get("globalAddresses", {})
-                .get(f"projects/{project}/global/addresses/{name}")
+            address = world_tables.GLOBAL_ADDRESSES.rows(world).get(
+                f"projects/{project}/global/addresses/{name}"
             )
             if (
                 address is None
@@ -117,7 +114,7 @@ class ServiceNetworking(RestService):
     def _delete(self, world: dict, params: dict, request: Request) -> Response:
         network = compute_network(world, (request.body or {}).get("consumerNetwork", ""))
         if network in self.table(world, "connections"):
-            for pool in world.get("cloudbuild", {}).get("workerPools", {}).values():
+            for pool in world_tables.WORKER_POOLS.rows(world).values():
                 peered = pool.get("privatePoolV1Config", {}).get("networkConfig", {})
                 if compute_network(world, peered.get("peeredNetwork", "x/x")) == network:
                     raise HttpError(

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from oasis_cli.localcloud.gcp import iampolicy
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import HttpError, Request, Response
 from oasis_cli.localcloud.infra.rest import Handler, RestService, public, timestamp
 
@@ -33,7 +34,7 @@ def service_account_exists(world: dict[str, Any], email: str) -> bool:
         return True
     project = domain.removesuffix(".iam.gserviceaccount.com")
     name = f"projects/{project}/serviceAccounts/{email}"
-    return name in world.get("iam", {}).get("serviceAccounts", {})
+    return name in world_tables.SERVICE_ACCOUNTS.rows(world)
 
 
 class ResourceManager(RestService):

@@ -17,6 +17,7 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import HttpError, Request, Response
 from oasis_cli.localcloud.infra.rest import Handler, RestService, normalize, public, timestamp
 
@@ -238,12 +239,12 @@ def push_image(
     world: dict[str, Any], repository: str, package: str, digest: str, tag: str, size: int
 ) -> str | None:
     """Store an image a build pushed; None, or why the registry refused the push."""
-    repo = world.get("artifactregistry", {}).get("repositories", {}).get(repository)
+    repo = world_tables.REPOSITORIES.rows(world).get(repository)
     if repo is None or not RestService.visible(repo):
         return f"name unknown: Repository {repository} not found"
     if repo.get("format") != "DOCKER" or repo.get("mode") != "STANDARD_REPOSITORY":
         return f"denied: {repository} is not a standard Docker repository"
-    images = world["artifactregistry"].setdefault("dockerImages", {})
+    images = world_tables.DOCKER_IMAGES.rows(world)
     prefix = f"{repository}/dockerImages/{package}@"
     for key, image in images.items():
         if key.startswith(prefix) and tag in image.get("tags", []):
@@ -271,7 +272,7 @@ def pull_problem(
     """None if `repository/package[@digest]` can be pulled, else the registry's error.
     A virtual repository serves what its upstreams serve; a remote one serves
     anything (its upstream is not simulated)."""
-    repo = world.get("artifactregistry", {}).get("repositories", {}).get(repository)
+    repo = world_tables.REPOSITORIES.rows(world).get(repository)
     if repo is None or not RestService.visible(repo):
         return f"name unknown: Repository {repository.rsplit('/', 1)[-1]} not found"
     mode = repo.get("mode")
@@ -281,7 +282,7 @@ def pull_problem(
         upstreams = repo.get("virtualRepositoryConfig", {}).get("upstreamPolicies", [])
         problems = [pull_problem(world, u["repository"], package, digest) for u in upstreams]
         return None if None in problems else (problems[0] if problems else "manifest unknown")
-    images = world.get("artifactregistry", {}).get("dockerImages", {})
+    images = world_tables.DOCKER_IMAGES.rows(world)
     prefix = f"{repository}/dockerImages/{package}@"
     found = (
         any(key.startswith(prefix) for key in images)

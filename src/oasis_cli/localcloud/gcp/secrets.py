@@ -10,6 +10,7 @@ from typing import Any
 
 from oasis_cli.localcloud.gcp import iampolicy
 from oasis_cli.localcloud.gcp.projects import project_number, service_account_exists
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import HttpError, Request, Response
 from oasis_cli.localcloud.infra.rest import Handler, RestService, normalize, public, timestamp
 
@@ -67,7 +68,7 @@ class SecretManager(RestService):
         name = self._key(params["name"])
         self.find(world, "secrets", name)
         self.table(world, "secrets").pop(name)
-        world.get("iam_policies", {}).pop(name, None)
+        world_tables.POLICIES.rows(world).pop(name, None)
         return Response(200, {})
 
     def _get_policy(self, world: dict, params: dict, request: Request) -> Response:

@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 from oasis_cli.localcloud.gcp import iampolicy
 from oasis_cli.localcloud.gcp.projects import project_number, service_account_exists
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import HttpError, Request, Response
 from oasis_cli.localcloud.infra.rest import Handler, RestService, public, timestamp
 from oasis_cli.localcloud.infra.store import Store
@@ -32,7 +33,7 @@ RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 
 def objects_of(world: dict[str, Any], bucket: str) -> dict[str, Any]:
-    objects: dict[str, Any] = world.setdefault("storage_objects", {}).setdefault(bucket, {})
+    objects: dict[str, Any] = world_tables.OBJECTS.rows(world).setdefault(bucket, {})
     return objects
 
 
@@ -202,7 +203,7 @@ class Storage(RestService):
         if self._objects(world, name):
             raise HttpError(409, "The bucket you tried to delete is not empty.", "conflict")
         self.table(world, "buckets").pop(name)
-        world.get("iam_policies", {}).pop(f"projects/_/buckets/{name}", None)
+        world_tables.POLICIES.rows(world).pop(f"projects/_/buckets/{name}", None)
         return Response(204)
 
     def _policy_view(self, name: str, policy: dict[str, Any]) -> dict[str, Any]:

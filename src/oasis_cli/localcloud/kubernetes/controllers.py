@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import Any
 
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.kubernetes import rayhead
 from oasis_cli.localcloud.kubernetes.objects import (
     POD,
@@ -175,19 +176,19 @@ def head_of_pod(kube: KubeWorld, namespace: str, pod: str) -> dict[str, Any] | N
 def advance_all(world: dict[str, Any]) -> None:
     """Run every cluster's controllers; a deleted GKE cluster takes its objects, and
     the Ray heads behind them, along."""
-    clusters = world.get("container", {}).get("clusters", {})
-    for key in list(world.get("kubernetes", {})):
+    clusters = world_tables.CLUSTERS.rows(world)
+    for key in list(world_tables.KUBERNETES.rows(world)):
         kube = KubeWorld(world, key)
         if key in clusters:
             advance(kube)
             continue
         for head in heads(kube):
             rayhead.stop(head)
-        world["kubernetes"].pop(key)
+        world_tables.KUBERNETES.rows(world).pop(key)
 
 
 def stop_all(world: dict[str, Any]) -> None:
     """Stop every real Ray head the local cloud started (`local-cloud reset`)."""
-    for key in list(world.get("kubernetes", {})):
+    for key in list(world_tables.KUBERNETES.rows(world)):
         for head in heads(KubeWorld(world, key)):
             rayhead.stop(head)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import Latency
 from oasis_cli.localcloud.infra.rest import timestamp
 
@@ -119,7 +120,7 @@ class KubeWorld:
     """The objects of one cluster, inside the local cloud's persisted world."""
 
     def __init__(self, world: dict[str, Any], key: str) -> None:
-        clusters = world.setdefault("kubernetes", {})
+        clusters = world_tables.KUBERNETES.rows(world)
         if key not in clusters:
             clusters[key] = {"resourceVersion": 1, "objects": {}}
             for namespace in ("default", "kube-system", "kube-public"):

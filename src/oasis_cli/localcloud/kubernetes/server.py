@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import Latency, Serving
 from oasis_cli.localcloud.infra.store import Store
 from oasis_cli.localcloud.infra.tls import server_certificate
@@ -70,7 +71,7 @@ class KubeServer(Serving):
         """Run `work(cluster, kube)` on a running cluster, in one committed transaction."""
         with self.store.transaction() as world:
             self.advance()
-            cluster = world.get("container", {}).get("clusters", {}).get(cluster_path)
+            cluster = world_tables.CLUSTERS.rows(world).get(cluster_path)
             if cluster is None:
                 raise kubeworld.KubeError(404, f"no cluster {cluster_path}")
             if cluster.get("status") != "RUNNING":
