@@ -205,3 +205,17 @@ def test_unknown_route_is_not_found(local_cloud):
     status, body = raw_post(local_cloud, "global/nonsense", {})
     assert status == 404
     assert body["error"]["status"] == "NOT_FOUND"
+
+
+def test_a_fault_injected_for_a_block_ends_with_it(local_cloud):
+    from oasis_cli.localcloud.infra import faults
+
+    kept = {"action": "error", "status": 429, "path": "/global/firewalls$", "count": -1}
+    faults.add(local_cloud.store, kept)
+    outage = {"action": "error", "status": 503, "path": "/global/networks$", "count": -1}
+    body = {"name": "net-a", "autoCreateSubnetworks": False}
+    with faults.injected(local_cloud.store, outage):
+        assert raw_post(local_cloud, "global/networks", body)[0] == 503
+        assert raw_post(local_cloud, "global/networks", body)[0] == 503
+    assert raw_post(local_cloud, "global/networks", body)[0] == 200  # over with the block
+    assert local_cloud.store.read_faults() == [kept]  # the other rule stays

@@ -11,7 +11,6 @@ import yaml
 from conftest import kube_objects
 
 
-
 def find(cloud_dir: Path, kind: str, name: str) -> dict[str, Any]:
     matches = [
         o for o in kube_objects(cloud_dir) if o["kind"] == kind and o["metadata"]["name"] == name

@@ -18,7 +18,7 @@ from oasis_cli.localcloud.gcp.cloudbuild import CloudBuild
 from oasis_cli.localcloud.gcp.compute import Compute
 from oasis_cli.localcloud.gcp.container import Container
 from oasis_cli.localcloud.gcp.echo import Echo
-from oasis_cli.localcloud.gcp.iam import GrpcServer, IamAdmin
+from oasis_cli.localcloud.gcp.iam import IamAdmin, serve_iam
 from oasis_cli.localcloud.gcp.peering import ServiceNetworking
 from oasis_cli.localcloud.gcp.projects import ResourceManager, ServiceUsage
 from oasis_cli.localcloud.gcp.registry import ArtifactRegistry
@@ -47,7 +47,7 @@ class LocalCloud:
         self.services: dict[str, Service] = self._services()
         self.iam = IamAdmin(self.store)
         self._front = HttpFront(self.store, self.dispatch, port)
-        self._grpc = GrpcServer(self.store, self.iam)
+        self._grpc = serve_iam(self.store, self.iam)
         self.kube = KubeServer(self.store, self.latency, self.advance)
 
     def _services(self) -> dict[str, Service]:

@@ -11,11 +11,15 @@ ends with the error (quota, stockout); `kill` serves and commits the request, th
 kills the serving process before it answers, which is how the kill tests crash oasis
 right after a call is sent. `count` is how many requests the rule hits (default 1,
 -1 for always); `distinct` makes a rule hit each method+path+target at most once.
+`injected()` puts a rule in force for one block (one test) only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from oasis_cli.localcloud.infra.store import Store
@@ -75,3 +79,17 @@ def add(store: Store, rule: dict[str, Any]) -> None:
         rules = store.read_faults()
         rules.append(rule)
         store.write_faults(rules)
+
+
+@contextlib.contextmanager
+def injected(store: Store, rule: dict[str, Any]) -> Iterator[None]:
+    """`rule` in force for the block only (a test's faults need not outlive it, even
+    on a world other tests go on using); other rules are left as they are."""
+    scoped = {**rule, "scope": uuid.uuid4().hex}
+    add(store, scoped)
+    try:
+        yield
+    finally:
+        with store.locked():
+            rules = [r for r in store.read_faults() if r.get("scope") != scoped["scope"]]
+            store.write_faults(rules)
