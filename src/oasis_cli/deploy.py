@@ -10,32 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from oasis_cli.config.names import Deployment
 from oasis_cli.errors import CloudError
-from oasis_cli.gcp.clients import Cloud
 from oasis_cli.graph import Node, Outcome, order, run
 from oasis_cli.graphs import KINDS, Graph, infrastructure, teardown
-from oasis_cli.ledger import Ledger
 from oasis_cli.resources.base import Action, OnOperation, Plan, plan
-from oasis_cli.ui import Reporter
+from oasis_cli.session import Context
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Context:
-    deployment: Deployment
-    cloud: Cloud
-    ledger: Ledger
-    reporter: Reporter
-    delete_data: bool = False
-
-    @property
-    def parallelism(self) -> int:
-        return self.deployment.config.run.parallelism
 
 
 def _observe_all(ctx: Context, graph: Graph) -> dict[str, Plan]:

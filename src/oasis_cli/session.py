@@ -1,6 +1,6 @@
 """Everything one command needs, built once: config, project, cloud, ledger, log.
 
-`open_session()` validates the config before any API call, starts the in-process
+`open_session()` yields the one Context a command works with. It validates the config before any API call, starts the in-process
 local cloud for `--local` (or uses `OASIS_ENDPOINTS`), locks the deployment's
 ledger and opens the log file; leaving the context stops what it started.
 """
@@ -21,7 +21,8 @@ from oasis_cli.options import Options
 from oasis_cli.ui import Reporter, setup_logging
 
 if TYPE_CHECKING:
-    from oasis_cli.deploy import Context
+    from oasis_cli.gcp.clients import Cloud
+    from oasis_cli.ledger import Ledger
 
 LOCAL_PROJECT = "oasis-local"
 DEFAULT_LATENCY_SCALE = 0.01
@@ -57,23 +58,31 @@ def load_deployment(options: Options) -> Deployment:
 
 
 @dataclass
-class Session:
+class Context:
+    """Everything one command works with, built once by `open_session()`."""
+
     options: Options
     deployment: Deployment
+    cloud: Cloud
+    ledger: Ledger
     reporter: Reporter
     log_path: Path
+    delete_data: bool = False
+
+    @property
+    def parallelism(self) -> int:
+        return self.deployment.config.run.parallelism
 
 
 @contextlib.contextmanager
 def open_session(
     options: Options, command: str, *, read_only: bool = False, detect_ip: bool = True
-) -> Iterator[tuple[Session, Context]]:
-    """Yield the session and a deploy Context.
+) -> Iterator[Context]:
+    """Yield the command's Context.
 
     The ledger stays locked until exit, except for `read_only` commands (plan,
     status), which read it as it stands so they work while another run is going.
     """
-    from oasis_cli.deploy import Context
     from oasis_cli.gcp.clients import Cloud, endpoints_from_env
     from oasis_cli.ledger import Ledger
     from oasis_cli.polling import PollPolicy
@@ -119,8 +128,7 @@ def open_session(
             ledger = stack.enter_context(
                 Ledger.open(options.state_root, deployment.name, deployment.project)
             )
-        session = Session(options, deployment, reporter, log_path)
         try:
-            yield session, Context(deployment, cloud, ledger, reporter)
+            yield Context(options, deployment, cloud, ledger, reporter, log_path)
         finally:
             reporter.stop()

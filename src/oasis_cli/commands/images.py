@@ -11,9 +11,9 @@ from oasis_cli.session import open_session
 
 def build_images(opts: Options, *, only: str, force: bool) -> None:
     """Build ray-base, then ray-server FROM its digest; print each recorded image."""
-    with open_session(opts, "build-images", detect_ip=False) as (session, context):
+    with open_session(opts, "build-images", detect_ip=False) as context:
         graph = graphs.image_builds(
-            session.deployment, opts.config_path.parent, force=force, only=only
+            context.deployment, opts.config_path.parent, force=force, only=only
         )
         graphs.require(context.ledger, graph, "build-images")
         outcome = deploy.up(context, graph)
@@ -22,7 +22,7 @@ def build_images(opts: Options, *, only: str, force: bool) -> None:
             for node in graph.nodes
             if (entry := context.ledger.get(node.key)) is not None
         }
-    finish(opts, session, outcome, "build-images", retry="oasis build-images")
+    finish(opts, context, outcome, "build-images", retry="oasis build-images")
     if not opts.json:
         for key, ref in refs.items():
             opts.stdout.print(f"{key}: {ref}", highlight=False, soft_wrap=True)
@@ -31,8 +31,8 @@ def build_images(opts: Options, *, only: str, force: bool) -> None:
 def binauth(opts: Options, *, enforce: bool) -> None:
     """Require Cloud Build attestations for the cluster's images (dry-run unless
     `enforce`); refuses before any image was built (the attestor does not exist)."""
-    with open_session(opts, "binauth", detect_ip=False) as (session, context):
-        graph = graphs.binauth_rule(session.deployment, enforce=enforce)
+    with open_session(opts, "binauth", detect_ip=False) as context:
+        graph = graphs.binauth_rule(context.deployment, enforce=enforce)
         graphs.require(context.ledger, graph, "binauth")
         if context.ledger.get("image:base") is None:
             raise PreflightError(
@@ -41,7 +41,7 @@ def binauth(opts: Options, *, enforce: bool) -> None:
                 hint="Run `oasis build-images` first.",
             )
         outcome = deploy.up(context, graph)
-    finish(opts, session, outcome, "binauth", retry="oasis binauth")
+    finish(opts, context, outcome, "binauth", retry="oasis binauth")
     if not opts.json:
         mode = "enforced" if enforce else "dry-run (audit only)"
         opts.stdout.print(f"Binary Authorization for the cluster: {mode}.")

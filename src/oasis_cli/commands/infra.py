@@ -24,13 +24,13 @@ def init(opts: Options, *, force: bool) -> None:
 
 def plan(opts: Options) -> None:
     """Show what `up` would create, change or leave alone (read-only)."""
-    with open_session(opts, "plan", read_only=True) as (session, context):
+    with open_session(opts, "plan", read_only=True) as context:
         plans = deploy.plan_up(context)
     if opts.json:
         print_json(
             {
-                "deployment": session.deployment.name,
-                "project": session.deployment.project,
+                "deployment": context.deployment.name,
+                "project": context.deployment.project,
                 "plan": [
                     {
                         "key": p.node.key,
@@ -59,10 +59,10 @@ def plan(opts: Options) -> None:
 def up(opts: Options, *, everything: bool, ask: Confirm, interactive: bool) -> None:
     """Create or adopt the base infrastructure (and with `everything`, the images and
     the Ray layer as one graph). On a terminal without --yes, show the plan and ask."""
-    with open_session(opts, "up") as (session, context):
+    with open_session(opts, "up") as context:
         graph = None
         if everything:
-            graph = graphs.everything(session.deployment, opts.config_path.parent)
+            graph = graphs.everything(context.deployment, opts.config_path.parent)
         if not opts.yes and interactive and not opts.json:
             plans = deploy.plan_up(context, graph)
             opts.stdout.print(plan_table(plans))
@@ -72,16 +72,16 @@ def up(opts: Options, *, everything: bool, ask: Confirm, interactive: bool) -> N
             ask("Apply this plan?")
         outcome = deploy.up(context, graph)
     retry = "oasis up --all" if everything else "oasis up"
-    finish(opts, session, outcome, "up", retry=retry)
+    finish(opts, context, outcome, "up", retry=retry)
 
 
 def down(opts: Options, *, delete_data: bool, ask: Confirm) -> None:
     """Delete everything the deployment owns, in reverse order; the data bucket only
     with `delete_data`, asked a second time."""
     confirm(opts, ask, "Delete every resource of this deployment (the data bucket is kept)?")
-    with open_session(opts, "down", detect_ip=False) as (session, context):
+    with open_session(opts, "down", detect_ip=False) as context:
         if delete_data:
-            bucket = session.deployment.names.bucket
+            bucket = context.deployment.names.bucket
             confirm(
                 opts,
                 ask,
@@ -89,15 +89,15 @@ def down(opts: Options, *, delete_data: bool, ask: Confirm) -> None:
             )
             context.delete_data = True
         outcome = deploy.down(context)
-    finish(opts, session, outcome, "down", retry="oasis down")
+    finish(opts, context, outcome, "down", retry="oasis down")
 
 
 def status(opts: Options) -> None:
     """Each resource: its ledger state, live state, drift and time taken."""
-    with open_session(opts, "status", read_only=True) as (session, context):
+    with open_session(opts, "status", read_only=True) as context:
         rows = deploy.status(context)
     if opts.json:
-        print_json({"deployment": session.deployment.name, "resources": rows})
+        print_json({"deployment": context.deployment.name, "resources": rows})
         return
     from rich.table import Table
 
@@ -122,8 +122,8 @@ def doctor(opts: Options) -> None:
     """Read-only preflight; PreflightError (exit 3) if any check fails."""
     from oasis_cli.doctor import checks
 
-    with open_session(opts, "doctor", read_only=True, detect_ip=False) as (session, context):
-        results = checks(context.cloud, session.deployment)
+    with open_session(opts, "doctor", read_only=True, detect_ip=False) as context:
+        results = checks(context.cloud, context.deployment)
     failed = [check for check in results if check.status == "fail"]
     if opts.json:
         print_json({"ok": not failed, "checks": [vars(check) for check in results]})

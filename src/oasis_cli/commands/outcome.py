@@ -9,7 +9,7 @@ from collections.abc import Callable
 from oasis_cli.errors import ConfigError, OasisError
 from oasis_cli.graph import Outcome
 from oasis_cli.options import Options
-from oasis_cli.session import Session
+from oasis_cli.session import Context
 from oasis_cli.ui import print_json
 
 Confirm = Callable[[str], None]  # asks; raises (the CLI's abort) unless the answer is yes
@@ -24,7 +24,7 @@ def confirm(opts: Options, ask: Confirm, question: str) -> None:
     ask(question)
 
 
-def finish(opts: Options, session: Session, outcome: Outcome, command: str, retry: str) -> None:
+def finish(opts: Options, context: Context, outcome: Outcome, command: str, retry: str) -> None:
     """Print what the run did (JSON or a summary); raise with the retry command if any
     node failed or never started."""
     results = {key: str(value) for key, value in outcome.results.items()}
@@ -32,13 +32,13 @@ def finish(opts: Options, session: Session, outcome: Outcome, command: str, retr
     if opts.json:
         print_json(
             {
-                "deployment": session.deployment.name,
+                "deployment": context.deployment.name,
                 "command": command,
                 "ok": outcome.ok,
                 "results": results,
                 "errors": errors,
                 "not_started": outcome.not_started,
-                "log": str(session.log_path),
+                "log": str(context.log_path),
             }
         )
     if outcome.ok:
@@ -53,5 +53,5 @@ def finish(opts: Options, session: Session, outcome: Outcome, command: str, retr
     raise OasisError(
         f"{command} failed:\n  " + "\n  ".join(lines),
         hint=f"The ledger is consistent. Fix the cause, then run `{retry}` again; it resumes "
-        f"where this run stopped. Log: {session.log_path}",
+        f"where this run stopped. Log: {context.log_path}",
     )

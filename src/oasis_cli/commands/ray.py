@@ -12,11 +12,10 @@ from typing import Any
 from oasis_cli import deploy, graphs
 from oasis_cli.commands.outcome import finish
 from oasis_cli.config.names import Deployment
-from oasis_cli.deploy import Context
 from oasis_cli.errors import ConfigError, PreflightError
 from oasis_cli.kube.client import Kube, cluster_client, cluster_path, endpoint, pod_ready
 from oasis_cli.options import Options
-from oasis_cli.session import open_session
+from oasis_cli.session import Context, open_session
 from oasis_cli.ui import print_json
 
 DASHBOARD_SERVICE = "ray-dashboard-service"
@@ -26,11 +25,11 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def deploy_layer(opts: Options) -> None:
     """Apply the Kubernetes and Ray layer and wait until the Ray head is ready."""
-    with open_session(opts, "ray-deploy", detect_ip=False) as (session, context):
-        graph = graphs.kubernetes(session.deployment, context.ledger)
+    with open_session(opts, "ray-deploy", detect_ip=False) as context:
+        graph = graphs.kubernetes(context.deployment, context.ledger)
         graphs.require(context.ledger, graph, "ray deploy")
         outcome = deploy.up(context, graph)
-    finish(opts, session, outcome, "ray deploy", retry="oasis ray deploy")
+    finish(opts, context, outcome, "ray deploy", retry="oasis ray deploy")
 
 
 def cluster_kube(context: Context, d: Deployment) -> Kube:
@@ -47,9 +46,9 @@ def status(opts: Options) -> None:
     """The RayCluster's state and its head and worker pods."""
     from oasis_cli.kube.errors import kube_errors
 
-    with open_session(opts, "ray-status", read_only=True, detect_ip=False) as (session, context):
-        ray = session.deployment.config.ray
-        kube = cluster_kube(context, session.deployment)
+    with open_session(opts, "ray-status", read_only=True, detect_ip=False) as context:
+        ray = context.deployment.config.ray
+        kube = cluster_kube(context, context.deployment)
         with kube_errors(f"RayCluster {ray.cluster_name}"):
             cluster = kube.get("ray.io/v1", "RayCluster", ray.cluster_name, ray.namespace)
             pods = kube.list("v1", "Pod", ray.namespace, f"ray.io/cluster={ray.cluster_name}")
@@ -81,8 +80,8 @@ def kubeconfig(opts: Options, *, path: Path | None) -> None:
     clusters get-credentials` does."""
     from oasis_cli.kube.kubeconfig import write
 
-    with open_session(opts, "kubeconfig", read_only=True, detect_ip=False) as (session, context):
-        d = session.deployment
+    with open_session(opts, "kubeconfig", read_only=True, detect_ip=False) as context:
+        d = context.deployment
         name = d.names.cluster
         where = endpoint(context.cloud, cluster_path(context.cloud.project, d.region, name))
         if where is None:
@@ -117,10 +116,10 @@ def _forwarder(context: Context, d: Deployment, local_port: int, on_event: Any) 
 
 def dashboard(opts: Options, *, port: int, open_browser: bool) -> None:
     """Forward the Ray dashboard to http://127.0.0.1:PORT until Ctrl-C or SIGTERM."""
-    with open_session(opts, "dashboard", read_only=True, detect_ip=False) as (session, context):
+    with open_session(opts, "dashboard", read_only=True, detect_ip=False) as context:
         try:
             forwarder = _forwarder(
-                context, session.deployment, port, lambda m: opts.stderr.print(m)
+                context, context.deployment, port, lambda m: opts.stderr.print(m)
             )
         except OSError as exc:
             raise PreflightError(f"cannot listen on 127.0.0.1:{port}: {exc}") from None
@@ -173,8 +172,8 @@ def submit(
     env = _runtime_env(runtime_env)
     if working_dir is not None and not working_dir.is_dir():
         raise ConfigError(f"--working-dir {working_dir}: not a directory")
-    with open_session(opts, "ray-submit", read_only=True, detect_ip=False) as (session, context):
-        forwarder = _forwarder(context, session.deployment, 0, lambda m: None)
+    with open_session(opts, "ray-submit", read_only=True, detect_ip=False) as context:
+        forwarder = _forwarder(context, context.deployment, 0, lambda m: None)
         threading.Thread(target=forwarder.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{forwarder.port}"
         try:
