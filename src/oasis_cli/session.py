@@ -1,8 +1,9 @@
 """Everything one command needs, built once: config, project, cloud, ledger, log.
 
-`open_session()` yields the one Context a command works with. It validates the config before any API call, starts the in-process
-local cloud for `--local` (or uses `OASIS_ENDPOINTS`), locks the deployment's
-ledger and opens the log file; leaving the context stops what it started.
+`open_session()` yields the one Context a command works with. It validates the
+config before any API call, starts the in-process local cloud for `--local` (or uses
+`OASIS_ENDPOINTS`), locks the deployment's ledger and opens the log file; leaving
+it stops what it started.
 """
 
 from __future__ import annotations
