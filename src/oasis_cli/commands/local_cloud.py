@@ -7,6 +7,7 @@ import json
 import shutil
 import signal
 import threading
+from typing import Any
 
 from oasis_cli.options import Options
 from oasis_cli.ui import print_json
@@ -31,32 +32,27 @@ def list_resources(opts: Options) -> None:
     """Every simulated resource, as GET returns it."""
     from oasis_cli.localcloud.cloud import LocalCloud
 
-    items = LocalCloud(opts.local_cloud_dir).inventory()
-    if opts.json:
-        print_json(items)
-        return
-    for item in items:
-        opts.stdout.print(
-            f"{item['service']:<18} {item['kind']:<30} {item['location']:<12} {item['name']}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    _show(
+        opts,
+        LocalCloud(opts.local_cloud_dir).inventory(),
+        "{service:<18} {kind:<30} {location:<12} {name}",
+    )
 
 
 def request_log(opts: Options) -> None:
     """The requests the local cloud served."""
     from oasis_cli.localcloud.infra.store import Store
 
-    records = Store(opts.local_cloud_dir).read_log()
+    _show(opts, Store(opts.local_cloud_dir).read_log(), "{status} {method:<6} /{service}{path}")
+
+
+def _show(opts: Options, rows: list[dict[str, Any]], line: str) -> None:
+    """Rows as JSON, or one `line` each, never wrapped (piped output keeps names whole)."""
     if opts.json:
-        print_json(records)
+        print_json(rows)
         return
-    for record in records:
-        opts.stdout.print(
-            f"{record['status']} {record['method']:<6} /{record['service']}{record['path']}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    for row in rows:
+        opts.stdout.print(line.format(**row), highlight=False, soft_wrap=True, markup=False)
 
 
 def reset(opts: Options) -> None:

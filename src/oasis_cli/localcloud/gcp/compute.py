@@ -63,10 +63,7 @@ class Compute:
         return ""
 
     def handle(self, request: Request) -> Response:
-        found = self.api.route(request.method, request.path)
-        if found is None:
-            raise HttpError(404, f"The requested URL {request.path} was not found.", "notFound")
-        method, params = found
+        method, params = self.api.route_or_404(request.method, request.path)
         _, collection, verb = method.id.split(".")
         with self.store.transaction() as world:
             if collection in ("globalOperations", "regionOperations", "zoneOperations"):

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oasis_cli.localcloud.infra.http import HttpError
+
 
 class Template:
     """One path template (`/compute/v1/projects/{project}/global/networks/{network}`):
@@ -130,6 +132,13 @@ class Api:
             if named:
                 best[1].update(named)
         return best
+
+    def route_or_404(self, http_method: str, path: str) -> tuple[Method, dict[str, str]]:
+        """`route()`, answering Google's 404 for a path no method serves."""
+        found = self.route(http_method, path)
+        if found is None:
+            raise HttpError(404, f"The requested URL {path} was not found.", "notFound")
+        return found
 
     def validate(self, schema: str, value: Any, where: str = "") -> list[str]:
         """Problems with `value` as an instance of `schema`, worded like Google's errors."""

@@ -81,10 +81,7 @@ class RestService(ABC):
         return ""
 
     def handle(self, request: Request) -> Response:
-        found = self.api.route(request.method, request.path)
-        if found is None:
-            raise HttpError(404, f"The requested URL {request.path} was not found.", "notFound")
-        method, params = found
+        method, params = self.api.route_or_404(request.method, request.path)
         with self.store.transaction() as world:
             handler = self.handlers.get(method.id)
             if handler is None:
