@@ -17,8 +17,9 @@ import yaml
 from oasis_cli.config.loading import load
 from oasis_cli.config.model import Config
 from oasis_cli.config.names import resolve
-from oasis_cli.kube.manifests import TemplateError, fill, render
+from oasis_cli.kube.manifests import TemplateError, fill
 from oasis_cli.localcloud.kubernetes.schemas import crd_to_json_schema
+from oasis_cli.resources import kubeobjects
 from oasis_cli.sources import shipped
 
 from conftest import NODES
@@ -29,7 +30,7 @@ CRD = Path(__file__).resolve().parents[2] / "shared/data/kuberay-v1.7.0/ray.io_r
 
 def objects(*overrides: str) -> dict[tuple[str, str], dict[str, Any]]:
     config = load(None, environ={}, overrides=list(overrides)) if overrides else Config()
-    rendered = render(resolve(config, "oasis-local"), IMAGE)
+    rendered = kubeobjects.rendered(resolve(config, "oasis-local"), IMAGE)
     return {(o["kind"], o["metadata"]["name"]): o for o in rendered}
 
 

@@ -167,10 +167,10 @@ def test_kubeconfig_for_a_real_cluster_uses_the_gke_auth_plugin(tmp_path):
 def test_the_applied_objects_carry_every_rendered_setting(ray_deployed, cloud_dir, ledger):
     from oasis_cli.config.model import Config
     from oasis_cli.config.names import resolve
-    from oasis_cli.kube.manifests import render
     from oasis_cli.resources.base import diff
+    from oasis_cli.resources.kubeobjects import rendered
 
     ref = ledger()["resources"]["image:server"]["outputs"]["ref"]
-    for obj in render(resolve(Config(), "oasis-local"), ref):
+    for obj in rendered(resolve(Config(), "oasis-local"), ref):
         applied = find(cloud_dir, obj["kind"], obj["metadata"]["name"])
         assert diff(obj, applied) == [], obj["kind"]

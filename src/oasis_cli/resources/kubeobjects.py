@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config.names import Deployment
@@ -57,13 +58,82 @@ STEP = {
 IMAGE_INPUT = "oasis:image-of-image:server"  # stands for the ray-server digest until bound
 
 
+def priorities(d: Deployment) -> list[dict[str, Any]]:
+    """One compute class rule per capacity entry, in the configured order."""
+    rules = []
+    for entry in d.config.gpu.capacity:
+        kind, _, reservation = entry.partition(":")
+        rule: dict[str, Any] = {"nodepools": [d.pool_name(entry)]}
+        if kind == "spot":
+            rule["spot"] = True
+        elif kind == "flex-start":
+            rule["flexStart"] = {"enabled": True}
+        else:
+            rule["reservations"] = {
+                "affinity": "Specific",
+                "specific": [{"name": reservation}],
+            }
+        rules.append(rule)
+    return rules
+
+
+def networks(d: Deployment) -> list[dict[str, str]]:
+    """The pod networks on the node pools' NICs, in their order: gvnic-1 (eth1), then
+    rdma-0..7 (eth2..eth9)."""
+    (gvnic_vpc, gvnic_subnet), *rdma = d.node_networks()
+    found = [
+        {"network": "gvnic-1", "vpc": gvnic_vpc, "subnet": gvnic_subnet, "device_mode": "NetDevice"}
+    ]
+    found += [
+        {"network": f"rdma-{i}", "vpc": vpc, "subnet": subnet, "device_mode": "RDMA"}
+        for i, (vpc, subnet) in enumerate(rdma)
+    ]
+    return found
+
+
+def interfaces(d: Deployment) -> str:
+    """The worker pods' multi-network annotation: eth0 on the default network, then
+    one interface per pod network in NIC order."""
+    listed = [{"interfaceName": "eth0", "network": "default"}]
+    listed += [
+        {"interfaceName": f"eth{i + 1}", "network": n["network"]} for i, n in enumerate(networks(d))
+    ]
+    return json.dumps(listed)
+
+
+def manifest_values(d: Deployment, image: str) -> dict[str, Any]:
+    """The manifests' placeholders for the deployment; `image` is `ray-server@sha256:…`."""
+    config = d.config
+    return {
+        "labels": d.label,
+        "namespace": config.ray.namespace,
+        "ksa": d.names.ray_service_account,
+        "cluster": config.ray.cluster_name,
+        "ray_version": config.ray.version,
+        "idle_timeout_s": config.ray.idle_timeout_s,
+        "image": image,
+        "bucket": d.names.bucket,
+        "gpus": str(config.gpu.count),  # a quantity: Kubernetes answers strings
+        "accelerator": config.gpu.accelerator,
+        "gib_version": config.gpu.gib_version,
+        "priorities": priorities(d),
+        "interfaces": interfaces(d),
+        "compute_class": d.names.compute_class,
+    }
+
+
+def rendered(d: Deployment, image: str, directory: Path | None = None) -> list[dict[str, Any]]:
+    """Every Kubernetes object of the deployment, in apply order."""
+    return render(manifest_values(d, image), networks(d), directory)
+
+
 def kube_nodes(d: Deployment, image: str | None) -> list[Node]:
     """One node per object of `render()`, in SPEC order. `image` is the digest-pinned
     ray-server; None takes it from what `image:server` records (for `up --all`)."""
     location = f"{d.region}/{d.names.cluster}"
     steps: dict[int, list[str]] = {}
     nodes = []
-    for obj in render(d, image or IMAGE_INPUT):
+    for obj in rendered(d, image or IMAGE_INPUT):
         step = STEP[obj["kind"]]
         key = f"k8s:{obj['kind']}/{obj['metadata']['name']}"
         before = max((s for s in steps if s < step), default=0)
