@@ -25,28 +25,40 @@ class Template:
     (a discovery document has thousands of methods; a process uses a few)."""
 
     def __init__(self, template: str) -> None:
-        self.parts = re.split(r"(\{\+?[A-Za-z0-9_]+\})", template)
-        literals = self.parts[::2]
-        self.prefix, self.suffix = literals[0], literals[-1] if len(literals) > 1 else ""
-        self.literal_chars = sum(len(part) for part in literals)
-        self.slashes = sum(part.count("/") for part in literals)
-        self.spans = any(part.startswith("{+") for part in self.parts[1::2])
+        self.template = template
+        first, last = template.find("{"), template.rfind("}")
+        self.prefix = template if first < 0 else template[:first]
+        self.suffix = "" if first < 0 else template[last + 1 :]
+        self._parts: list[str] | None = None
         self._regex: re.Pattern[str] | None = None
+
+    @property
+    def parts(self) -> list[str]:
+        """Fixed text and `{parameter}`s, alternating (split on first use)."""
+        if self._parts is None:
+            self._parts = re.split(r"(\{\+?[A-Za-z0-9_]+\})", self.template)
+        return self._parts
+
+    @property
+    def literal_chars(self) -> int:
+        return sum(len(part) for part in self.parts[::2])
 
     def match(self, path: str) -> dict[str, str] | None:
         if not (path.startswith(self.prefix) and path.endswith(self.suffix)):
             return None
-        slashes = path.count("/")
-        if slashes < self.slashes or (slashes > self.slashes and not self.spans):
+        parts = self.parts
+        slashes, fixed = path.count("/"), sum(part.count("/") for part in parts[::2])
+        spans = any(part.startswith("{+") for part in parts[1::2])
+        if slashes < fixed or (slashes > fixed and not spans):
             return None  # a {simple} parameter never holds a "/"
         at = len(self.prefix)
-        for literal in self.parts[2:-1:2]:  # the fixed parts between parameters, in order
+        for literal in parts[2:-1:2]:  # the fixed parts between parameters, in order
             at = path.find(literal, at)
             if at < 0:
                 return None
             at += len(literal)
         if self._regex is None:
-            self._regex = _template_regex(self.parts)
+            self._regex = _template_regex(parts)
         found = self._regex.match(path)
         return found.groupdict() if found else None
 
@@ -88,6 +100,17 @@ class Api:
         self.schemas: dict[str, Any] = document["schemas"]
         self.methods: list[Method] = []
         self._collect(document.get("resources", {}))
+        # candidates by (HTTP method, "/" count): a {simple} parameter holds no "/", so
+        # only templates with as many can match; {+spanning} ones are tried for any
+        self._shaped: dict[tuple[str, int], list[Method]] = {}
+        self._spanning: dict[str, list[Method]] = {}
+        for method in self.methods:
+            template = method.path.template
+            if "{+" in template:
+                self._spanning.setdefault(method.http_method, []).append(method)
+            else:
+                key = (method.http_method, template.count("/"))
+                self._shaped.setdefault(key, []).append(method)
 
     @classmethod
     @functools.cache
@@ -119,13 +142,15 @@ class Api:
         `.../operations/{id}`); the `{+name}`-style parameters of `path` are added.
         """
         best: tuple[Method, dict[str, str]] | None = None
-        for method in self.methods:
-            if method.http_method != http_method:
-                continue
-            if best is not None and method.path.literal_chars <= best[0].path.literal_chars:
-                continue
+        candidates = [
+            *self._shaped.get((http_method, path.count("/")), []),
+            *self._spanning.get(http_method, []),
+        ]
+        for method in candidates:
             found = method.path.match(path)
-            if found is not None:
+            if found is None:
+                continue
+            if best is None or method.path.literal_chars > best[0].path.literal_chars:
                 best = (method, found)
         if best is not None:
             named = best[0].name_path.match(path)
