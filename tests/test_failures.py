@@ -196,3 +196,15 @@ def test_log_file_path_is_printed_and_written(oasis, workspace):
     line = next(x for x in result.stderr.splitlines() if x.startswith("log: "))
     path = workspace / line.removeprefix("log: ")
     assert "network:mgmt created" in path.read_text()
+
+
+def test_the_local_cloud_is_reached_directly_whatever_proxy_is_set(oasis, monkeypatch):
+    """A user's HTTP(S)_PROXY (here one that answers nothing) is for the internet, not
+    for the local cloud on loopback."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    result = oasis("--local", "plan")
+    assert result.code == 0, result.stderr
+    assert "to create" in result.stdout

@@ -58,6 +58,18 @@ def load_deployment(options: Options) -> Deployment:
     return resolve(config, project)
 
 
+LOOPBACK = ("127.0.0.1", "localhost")
+
+
+def bypass_proxies_for_loopback() -> None:
+    """The local cloud is reached directly, never through an HTTP(S)_PROXY a user has
+    set: loopback goes into `no_proxy` (as curl and requests read it). Listing the
+    host there also spares requests a scan of the whole environment per request."""
+    for name in ("no_proxy", "NO_PROXY"):
+        listed = [host for host in os.environ.get(name, "").split(",") if host.strip()]
+        os.environ[name] = ",".join([*listed, *(h for h in LOOPBACK if h not in listed)])
+
+
 @dataclass
 class Context:
     """Everything one command works with, built once by `open_session()`."""
@@ -100,6 +112,7 @@ def open_session(
     with contextlib.ExitStack() as stack:
         poll = PollPolicy(initial_s=run.poll_interval_s, deadline_s=run.operation_timeout_s)
         if options.local:
+            bypass_proxies_for_loopback()
             scale = latency_scale()
             poll = PollPolicy(
                 initial_s=max(0.02, run.poll_interval_s * scale),

@@ -55,7 +55,11 @@ class Compute:
     def __init__(self, store: Store, latency: Latency) -> None:
         self.store = store
         self.latency = latency
-        self.api = Api.load("compute", "v1")
+
+    @property
+    def api(self) -> Api:
+        """The discovery document, read when the first request comes."""
+        return Api.load("compute", "v1")
 
     def target(self, request: Request) -> str:
         if isinstance(request.body, dict):

@@ -61,12 +61,16 @@ class RestService(ABC):
     def __init__(self, store: Store, latency: Latency) -> None:
         self.store = store
         self.latency = latency
-        self.api = Api.load(self.api_name, self.api_version)
         self.handlers: dict[str, Handler] = self.routes()
 
     @abstractmethod
     def routes(self) -> dict[str, Handler]:
         """Handlers by discovery method id."""
+
+    @property
+    def api(self) -> Api:
+        """The discovery document, read when the first request comes."""
+        return Api.load(self.api_name, self.api_version)
 
     def target(self, request: Request) -> str:
         """What a request acts on, for fault rules: a create's `<resource>Id` query
