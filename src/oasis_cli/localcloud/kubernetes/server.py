@@ -27,9 +27,7 @@ from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import Latency, Serving
 from oasis_cli.localcloud.infra.store import Store
 from oasis_cli.localcloud.infra.tls import server_certificate
-from oasis_cli.localcloud.kubernetes import api as k8s
-from oasis_cli.localcloud.kubernetes import controllers as kubecontrol
-from oasis_cli.localcloud.kubernetes import objects as kubeworld
+from oasis_cli.localcloud.kubernetes import api, controllers, objects
 
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 PROTOCOL = "v4.channel.k8s.io"
@@ -64,19 +62,19 @@ class KubeServer(Serving):
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def env(self) -> kubeworld.Env:
-        return kubeworld.Env(self.latency, self.store.directory)
+    def env(self) -> objects.Env:
+        return objects.Env(self.latency, self.store.directory)
 
-    def transact(self, cluster_path: str, work: Callable[[dict, kubeworld.KubeWorld], Any]) -> Any:
+    def transact(self, cluster_path: str, work: Callable[[dict, objects.KubeWorld], Any]) -> Any:
         """Run `work(cluster, kube)` on a running cluster, in one committed transaction."""
         with self.store.transaction() as world:
             self.advance()
             cluster = world_tables.CLUSTERS.rows(world).get(cluster_path)
             if cluster is None:
-                raise kubeworld.KubeError(404, f"no cluster {cluster_path}")
+                raise objects.KubeError(404, f"no cluster {cluster_path}")
             if cluster.get("status") != "RUNNING":
-                raise kubeworld.KubeError(503, f"cluster {cluster_path} is {cluster.get('status')}")
-            return work(cluster, kubeworld.KubeWorld(world, cluster_path))
+                raise objects.KubeError(503, f"cluster {cluster_path} is {cluster.get('status')}")
+            return work(cluster, objects.KubeWorld(world, cluster_path))
 
 
 class _TlsServer(ThreadingHTTPServer):
@@ -113,12 +111,12 @@ class _Handler(BaseHTTPRequestHandler):
         status = 500
         try:
             if len(parts) < 5 or parts[1] != "k8s":
-                raise kubeworld.KubeError(404, "the server could not find the requested resource")
+                raise objects.KubeError(404, "the server could not find the requested resource")
             project, location, name = parts[2:5]
             cluster_path = f"projects/{project}/locations/{location}/clusters/{name}"
             path = "/" + "/".join(p for p in parts[5:] if p)  # `/version/` is `/version`
             if not self.headers.get("Authorization", "").startswith("Bearer "):
-                raise kubeworld.KubeError(401, "Unauthorized")
+                raise objects.KubeError(401, "Unauthorized")
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             if path.endswith("/portforward") and self.headers.get("Upgrade", "").lower() == (
@@ -134,13 +132,13 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = self.kube.transact(
                 cluster_path, lambda cluster, kube: self._call(cluster, kube, path, query, raw)
             )
-        except kubeworld.KubeError as exc:
+        except objects.KubeError as exc:
             status, body = exc.code, exc.status()
         except Exception as exc:  # a simulation bug must answer, not hang the client
             import traceback
 
             traceback.print_exc()
-            status, body = 500, kubeworld.KubeError(500, f"local cloud error: {exc!r}").status()
+            status, body = 500, objects.KubeError(500, f"local cloud error: {exc!r}").status()
         finally:
             self.kube.store.append_log(
                 {
@@ -161,9 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
     def _call(
-        self, cluster: dict, kube: kubeworld.KubeWorld, path: str, query: dict, raw: bytes
+        self, cluster: dict, kube: objects.KubeWorld, path: str, query: dict, raw: bytes
     ) -> Any:
-        found = k8s.discovery(cluster, path)
+        found = api.discovery(cluster, path)
         if found is not None:
             return 200, found
         content_type = self.headers.get("Content-Type", "")
@@ -174,15 +172,15 @@ class _Handler(BaseHTTPRequestHandler):
 
                 body = yaml.safe_load(raw) if "yaml" in content_type else json.loads(raw)
             except (ValueError, yaml.YAMLError) as exc:
-                raise kubeworld.KubeError(400, f"the request body is not valid: {exc}") from None
-        call = k8s.parse(cluster, self.command, path, query, body, content_type)
-        return k8s.handle(cluster, kube, call, self.kube.env())
+                raise objects.KubeError(400, f"the request body is not valid: {exc}") from None
+        call = api.parse(cluster, self.command, path, query, body, content_type)
+        return api.handle(cluster, kube, call, self.kube.env())
 
     # --- watch -------------------------------------------------------------------
 
     def _watch(self, cluster_path: str, path: str, query: dict[str, str]) -> None:
-        def snapshot(cluster: dict, kube: kubeworld.KubeWorld) -> dict[str, dict]:
-            call = k8s.parse(cluster, "GET", path, query, None, "")
+        def snapshot(cluster: dict, kube: objects.KubeWorld) -> dict[str, dict]:
+            call = api.parse(cluster, "GET", path, query, None, "")
             items = kube.list(call.kind, call.namespace, query.get("labelSelector", ""))
             if call.name:
                 items = [i for i in items if i["metadata"]["name"] == call.name]
@@ -206,7 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
                         self._chunk(
                             {
                                 "type": "MODIFIED" if key in sent else "ADDED",
-                                "object": kubeworld.public(obj),
+                                "object": objects.public(obj),
                             }
                         )
                     sent[key] = version
@@ -218,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(WATCH_POLL_S)
                 seen = self.kube.transact(cluster_path, snapshot)
             self.wfile.write(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, kubeworld.KubeError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, objects.KubeError):
             self.close_connection = True
 
     def _chunk(self, event: dict[str, Any]) -> None:
@@ -233,11 +231,11 @@ class _Handler(BaseHTTPRequestHandler):
         namespace, pod = parts[3], parts[5]
         port = int(query.get("ports", "0").split(",")[0] or 0)
         head = self.kube.transact(
-            cluster_path, lambda cluster, kube: kubecontrol.head_of_pod(kube, namespace, pod)
+            cluster_path, lambda cluster, kube: controllers.head_of_pod(kube, namespace, pod)
         )
         protocols = [p.strip() for p in self.headers.get("Sec-WebSocket-Protocol", "").split(",")]
         if PROTOCOL not in protocols:
-            raise kubeworld.KubeError(400, f"port-forward needs the {PROTOCOL} subprotocol")
+            raise objects.KubeError(400, f"port-forward needs the {PROTOCOL} subprotocol")
         accept = base64.b64encode(
             hashlib.sha1((self.headers["Sec-WebSocket-Key"] + WEBSOCKET_GUID).encode()).digest()
         ).decode()
