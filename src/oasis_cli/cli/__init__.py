@@ -9,6 +9,7 @@ import sys
 
 import typer
 
+from oasis_cli import gc_tuning
 from oasis_cli.cli import images, infra, local_cloud, ray  # noqa: F401  (registers them)
 from oasis_cli.cli.app import app
 from oasis_cli.errors import OasisError
@@ -17,6 +18,7 @@ INTERRUPTED = "interrupted: the ledger is consistent; run the same command again
 
 
 def main() -> None:
+    gc_tuning.tune()
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     debug = "--debug" in sys.argv or os.environ.get("OASIS_DEBUG", "").lower() in ("1", "true")
     try:
