@@ -12,7 +12,7 @@ from oasis_cli.localcloud.cloud import LocalCloud
 from oasis_cli.localcloud.infra import faults
 from oasis_cli.localcloud.infra.store import Store
 
-from conftest import compute_operations, gapic, leftovers, missing, run_subprocess
+from conftest import EXPECTED, compute_operations, gapic, leftovers, made, missing, run_subprocess
 
 
 def compute_client(cloud_dir, name):
@@ -208,3 +208,31 @@ def test_the_local_cloud_is_reached_directly_whatever_proxy_is_set(oasis, monkey
     result = oasis("--local", "plan")
     assert result.code == 0, result.stderr
     assert "to create" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/clusters$", "/nodePools$", "/global/networks$"],
+    ids=["cluster", "node pool", "network"],
+)
+def test_a_retried_create_whose_answer_was_lost_is_adopted_in_the_same_run(
+    oasis, cloud_dir, world, path
+):
+    """The create is served and committed but answered 503; the client's retry then
+    gets 409, which REST clients raise as Conflict (never AlreadyExists): the same run
+    adopts what it made, with no duplicate (compute replays its request id)."""
+    faults.add(Store(cloud_dir), {"action": "lose_answer", "method": "POST", "path": path})
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 0, result.stderr
+    assert made(world()) == EXPECTED
+
+
+def test_a_create_without_a_retry_whose_answer_was_lost_is_adopted_by_the_rerun(
+    oasis, cloud_dir, world
+):
+    faults.add(
+        Store(cloud_dir), {"action": "lose_answer", "method": "POST", "path": "/repositories$"}
+    )
+    assert oasis("--local", "up", "--yes").code == 1  # 503, and that create has no retry
+    assert oasis("--local", "up", "--yes").code == 0
+    assert made(world()) == EXPECTED

@@ -159,6 +159,16 @@ class Converging(Kind):
         return self.create(cloud, node, request_id, on_operation)
 
 
+def already_exists() -> tuple[type[Exception], ...]:
+    """What a create raises when its resource is already there: `AlreadyExists` over
+    gRPC, and over REST `Conflict`, since google-api-core maps a REST error by its HTTP
+    status alone (`exceptions.from_http_response`: 409 is Conflict), never by the
+    ALREADY_EXISTS in its body. Every create that adopts on "exists" catches these."""
+    from google.api_core import exceptions
+
+    return (exceptions.AlreadyExists, exceptions.Conflict)
+
+
 def labelled(found: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
     """Whether `found` labels (or annotations) carry every `wanted` one: the ownership
     test of every kind with labels."""

@@ -21,7 +21,16 @@ from oasis_cli.gcp.messages import to_message
 from oasis_cli.gcp.waiter import wait_gke
 from oasis_cli.graph import Node
 from oasis_cli.polling import wait_until
-from oasis_cli.resources.base import Change, Kind, OnOperation, diff, fetch, labelled, remove
+from oasis_cli.resources.base import (
+    Change,
+    Kind,
+    OnOperation,
+    already_exists,
+    diff,
+    fetch,
+    labelled,
+    remove,
+)
 from oasis_cli.resources.iam import email
 
 if TYPE_CHECKING:
@@ -287,7 +296,6 @@ class Cluster(_GkeKind):
     def create(
         self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
     ) -> dict[str, Any]:
-        from google.api_core import exceptions
         from google.cloud import container_v1
 
         cluster = to_message(container_v1.Cluster, node.spec)
@@ -298,7 +306,7 @@ class Cluster(_GkeKind):
                     cluster=cluster,
                     retry=transient_retry(cloud.poll.initial_s),
                 )
-            except exceptions.AlreadyExists as exc:
+            except already_exists() as exc:
                 return self.outputs(self.adopt_existing(cloud, node, exc))
             self._wait(cloud, node, operation, on_operation)
         return self.outputs(self.observe(cloud, node) or {})
@@ -334,7 +342,6 @@ class NodePool(_GkeKind):
     def create(
         self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
     ) -> dict[str, Any]:
-        from google.api_core import exceptions
         from google.cloud import container_v1
 
         pool = to_message(container_v1.NodePool, self._pool_spec(node))
@@ -346,7 +353,7 @@ class NodePool(_GkeKind):
                     node_pool=pool,
                     retry=until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s),
                 )
-            except exceptions.AlreadyExists as exc:
+            except already_exists() as exc:
                 return self.outputs(self.adopt_existing(cloud, node, exc))
             try:
                 self._wait(cloud, node, operation, on_operation)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from oasis_cli.config.names import Deployment
 from oasis_cli.gcp.errors import api_errors
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Change, Kind, OnOperation, labelled, remove
+from oasis_cli.resources.base import Change, Kind, OnOperation, already_exists, labelled, remove
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -69,7 +69,6 @@ class Bucket(Kind):
     def create(
         self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
     ) -> dict[str, Any]:
-        from google.api_core import exceptions
 
         client = cloud.storage()
         bucket = client.bucket(node.name)
@@ -77,7 +76,7 @@ class Bucket(Kind):
         with api_errors(f"{node.key} ({node.name})"):
             try:
                 client.create_bucket(bucket, project=cloud.project, location=node.spec["location"])
-            except exceptions.Conflict as exc:
+            except already_exists() as exc:
                 self.adopt_existing(cloud, node, exc)
         return {"url": f"gs://{node.name}"}
 

@@ -19,7 +19,15 @@ from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.gcp.waiter import wait_longrunning
 from oasis_cli.graph import Node
-from oasis_cli.resources.base import Kind, OnOperation, fetch, labelled, remove, remove_longrunning
+from oasis_cli.resources.base import (
+    Kind,
+    OnOperation,
+    already_exists,
+    fetch,
+    labelled,
+    remove,
+    remove_longrunning,
+)
 
 
 class PlainKind(Kind):
@@ -74,14 +82,13 @@ class PlainKind(Kind):
     def create(
         self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
     ) -> dict[str, Any]:
-        from google.api_core import exceptions
 
         create = getattr(self.client(cloud), f"create_{self.resource}")
         retry = {"retry": transient_retry(cloud.poll.initial_s)} if self.retry_create else {}
         with api_errors(f"{node.key} ({node.name})"):
             try:
                 created = create(**self.create_arguments(cloud, node), **retry)
-            except (exceptions.AlreadyExists, exceptions.Conflict) as exc:
+            except already_exists() as exc:
                 return self.outputs(self.adopt_existing(cloud, node, exc))
             if self.longrunning:
                 on_operation(created.operation.name)

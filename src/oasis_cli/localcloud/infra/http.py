@@ -107,6 +107,15 @@ class Latency:
 Dispatch = Callable[[Request, str], Response]
 
 
+def _lost(rule: dict[str, Any]) -> Response:
+    """The answer a client gets when the request was served and committed but its
+    answer was lost on the way (a front end timing out on a backend that acted):
+    `status` (503 by default), as Google's front ends answer then."""
+    status = int(rule.get("status", 503))
+    message = rule.get("message", "The service is currently unavailable.")
+    return Response(status, HttpError(status, message, rule.get("reason", "backendError")).body())
+
+
 class Serving:
     """A ThreadingHTTPServer running in a daemon thread of its own until `stop()`."""
 
@@ -185,6 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
 
                 traceback.print_exc()
                 response = Response(500, HttpError(500, f"local cloud error: {exc!r}").body())
+            if request.fault and request.fault.get("action") == "lose_answer":
+                response = _lost(request.fault)
         self.front.store.append_log(
             {
                 "time": started,
