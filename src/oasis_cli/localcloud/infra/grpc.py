@@ -3,8 +3,9 @@
 An in-process `grpc.server` on 127.0.0.1 with generic handlers over the client
 library's own request and response types, sharing the world, the request log
 (method `RPC`) and the fault rules with the HTTP services: an `error` rule aborts
-with its `code` (a gRPC status name, UNAVAILABLE by default), a `kill` rule commits
-the call and then kills the serving process before it answers.
+with its `code` (a gRPC status name, UNAVAILABLE by default), a `lose_answer` rule
+commits the call and then answers UNAVAILABLE, a `kill` rule commits the call and
+then kills the serving process before it answers.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ class GrpcServer:
             except RpcError as exc:
                 self._log(started, path, exc.code)
                 context.abort(getattr(grpc.StatusCode, exc.code), exc.message)
+            if rule and rule.get("action") == "lose_answer":  # committed, answer lost
+                self._log(started, path, "UNAVAILABLE")
+                context.abort(grpc.StatusCode.UNAVAILABLE, rule.get("message", "unavailable"))
             self._log(started, path, "OK")
             if rule and rule.get("action") == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
