@@ -210,18 +210,19 @@ def test_the_local_cloud_is_reached_directly_whatever_proxy_is_set(oasis, monkey
     assert "to create" in result.stdout
 
 
+@pytest.mark.parametrize("action", ["lose_answer", "drop_answer"])
 @pytest.mark.parametrize(
     "path",
     ["/clusters$", "/nodePools$", "/global/networks$"],
     ids=["cluster", "node pool", "network"],
 )
 def test_a_retried_create_whose_answer_was_lost_is_adopted_in_the_same_run(
-    oasis, cloud_dir, world, path
+    oasis, cloud_dir, world, path, action
 ):
     """The create is served and committed but answered 503; the client's retry then
     gets 409, which REST clients raise as Conflict (never AlreadyExists): the same run
     adopts what it made, with no duplicate (compute replays its request id)."""
-    faults.add(Store(cloud_dir), {"action": "lose_answer", "method": "POST", "path": path})
+    faults.add(Store(cloud_dir), {"action": action, "method": "POST", "path": path})
     result = oasis("--local", "up", "--yes")
     assert result.code == 0, result.stderr
     assert made(world()) == EXPECTED

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from oasis_cli.localcloud.infra import faults
 from oasis_cli.localcloud.infra.store import Store
 
@@ -15,10 +17,14 @@ from conftest import EXPECTED, NODES, RETAINED, compute_operations, leftovers, m
 SEQUENTIAL = ("--set", "run.parallelism=1")
 
 
-def lose_every_answer_once(oasis, store: Store, *command: str) -> int:
+# answered 503 (UNAVAILABLE over gRPC), or the connection closed without an answer
+LOST = pytest.mark.parametrize("action", ["lose_answer", "drop_answer"])
+
+
+def lose_every_answer_once(oasis, store: Store, action: str, *command: str) -> int:
     """Re-run `command` until it succeeds, each mutation's first answer lost; the
     number of runs that failed (the mutations without a retry)."""
-    rule = {"action": "lose_answer", "mutating": True, "distinct": True, "count": -1}
+    rule = {"action": action, "mutating": True, "distinct": True, "count": -1}
     with faults.injected(store, rule):
         for failures in range(2 * len(NODES) + 1):
             result = oasis("--local", *SEQUENTIAL, *command, "--yes")
@@ -29,16 +35,22 @@ def lose_every_answer_once(oasis, store: Store, *command: str) -> int:
     raise AssertionError(f"{command} never converged")
 
 
-def test_up_with_every_answer_lost_once_converges_without_duplicates(oasis, cloud_dir, world):
-    lose_every_answer_once(oasis, Store(cloud_dir), "up")
+@LOST
+def test_up_with_every_answer_lost_once_converges_without_duplicates(
+    oasis, cloud_dir, world, action
+):
+    lose_every_answer_once(oasis, Store(cloud_dir), action, "up")
     assert made(world()) == EXPECTED  # nothing missing, nothing twice
     compute_nodes = [n for n in NODES if n.kind.startswith("compute.")]
     inserts = Counter(op.operation_type for op in compute_operations(cloud_dir))
     assert inserts == {"insert": len(compute_nodes)}
 
 
-def test_down_with_every_answer_lost_once_converges(oasis, deployed, cloud_dir, world, ledger):
-    lose_every_answer_once(oasis, Store(cloud_dir), "down")
+@LOST
+def test_down_with_every_answer_lost_once_converges(
+    oasis, deployed, cloud_dir, world, ledger, action
+):
+    lose_every_answer_once(oasis, Store(cloud_dir), action, "down")
     assert leftovers(world()) == []
     states = Counter(entry["state"] for entry in ledger()["resources"].values())
     assert states == {"deleted": len(NODES) - len(RETAINED), "done": len(RETAINED)}

@@ -25,12 +25,15 @@ def transient_retry(initial_s: float, deadline_s: float = 120.0) -> Any:
 @contextlib.contextmanager
 def api_errors(resource: str) -> Iterator[None]:
     """Re-raise a failed API call as a CloudError naming the resource and the cause."""
+    import requests
     from google.api_core import exceptions
 
     try:
         yield
     except exceptions.RetryError as exc:
         raise CloudError(resource, f"gave up retrying: {exc.cause or exc}") from None
+    except requests.exceptions.ConnectionError as exc:
+        raise CloudError(resource, f"the connection dropped before an answer: {exc}") from None
     except exceptions.GoogleAPICallError as exc:
         code = exc.code if exc.code is not None else "error"
         raise CloudError(
@@ -61,6 +64,10 @@ def until_cluster_is_free(initial_s: float, deadline_s: float) -> Any:
 
 
 def _transient(exc: BaseException) -> bool:
+    """429 and 5xx, and a connection dropped before the answer came (REST clients
+    raise requests' ConnectionError for it: the request may have been served, which
+    every retried create survives by adopting on 409 or replaying its request id)."""
+    import requests
     from google.api_core import exceptions
 
     return isinstance(
@@ -71,5 +78,6 @@ def _transient(exc: BaseException) -> bool:
             exceptions.BadGateway,
             exceptions.ServiceUnavailable,
             exceptions.GatewayTimeout,
+            requests.exceptions.ConnectionError,
         ),
     )

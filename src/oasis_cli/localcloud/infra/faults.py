@@ -2,7 +2,8 @@
 
 A rule is a JSON object:
   {"method": "POST", "path": "regex", "target": "regex", "mutating": true,
-   "action": "error" | "fail_operation" | "lose_answer" | "kill", "status": 503,
+   "action": "error" | "fail_operation" | "lose_answer" | "drop_answer" | "kill",
+   "status": 503,
    "reason": "backendError", "message": "...", "count": 1, "distinct": false}
 `method`, `path`, `target` (a regex over what the request acts on: a create's
 resource name, a build's images) and `mutating` select requests (all optional). `error` answers with
@@ -10,6 +11,7 @@ resource name, a build's images) and `mutating` select requests (all optional). 
 ends with the error (quota, stockout); `lose_answer` serves and commits the request,
 then answers `status` (503) as if it had not (AIP-194: a failed non-idempotent call
 may still have been acted on, so a retried create must adopt, not fail on 409);
+`drop_answer` serves and commits it, then closes the connection without a word;
 `kill` serves and commits the request, then
 kills the serving process before it answers, which is how the kill tests crash oasis
 right after a call is sent. `count` is how many requests the rule hits (default 1,

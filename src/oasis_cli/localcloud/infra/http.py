@@ -205,6 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
                 "status": response.status,
             }
         )
+        if request.fault and request.fault.get("action") == "drop_answer":
+            self.close_connection = True  # served and committed; the client hears nothing
+            return
         if request.fault and request.fault.get("action") == "kill":
             # Served, committed and logged; the caller never hears back.
             os.kill(os.getpid(), signal.SIGKILL)
