@@ -228,12 +228,15 @@ def test_a_retried_create_whose_answer_was_lost_is_adopted_in_the_same_run(
     assert made(world()) == EXPECTED
 
 
-def test_a_create_without_a_retry_whose_answer_was_lost_is_adopted_by_the_rerun(
-    oasis, cloud_dir, world
+@pytest.mark.parametrize("action", ["lose_answer", "drop_answer"])
+@pytest.mark.parametrize(
+    "path", ["/repositories$", "/secrets$", "/workerPools$"], ids=["registry", "secret", "pool"]
+)
+def test_a_plain_create_whose_answer_was_lost_is_retried_and_adopted(
+    oasis, cloud_dir, world, path, action
 ):
-    faults.add(
-        Store(cloud_dir), {"action": "lose_answer", "method": "POST", "path": "/repositories$"}
-    )
-    assert oasis("--local", "up", "--yes").code == 1  # 503, and that create has no retry
-    assert oasis("--local", "up", "--yes").code == 0
+    """Every plain kind retries its create, and adopts what the lost answer made."""
+    faults.add(Store(cloud_dir), {"action": action, "method": "POST", "path": path})
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 0, result.stderr
     assert made(world()) == EXPECTED

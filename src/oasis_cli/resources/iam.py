@@ -42,7 +42,7 @@ class ServiceAccount(PlainKind):
     Admin speaks gRPC only, and names an account by its e-mail."""
 
     kind = "iam.serviceAccount"
-    resource, collection, retry_create = "service_account", "serviceAccounts", True
+    resource, collection = "service_account", "serviceAccounts"
     output = ("email", "email")
 
     def client(self, cloud: Cloud) -> Any:

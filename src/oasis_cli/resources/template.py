@@ -1,12 +1,13 @@
 """The template of kinds that are plain get / create / adopt / delete over one client.
 
 A `PlainKind` declares where its resource lives and how its calls are named; the
-template observes it (NotFound: absent), creates it (already exists: adopt it if it
-is ours, else a conflict), waits on the create's long-running operation when it has
-one, and deletes it (NotFound: already deleted). For a resource `secret` the client
-is called `get_secret(name=…)`, `create_secret(parent=…, secret_id=…, secret=…)` and
-`delete_secret(name=…)`, as every Google client library names them. A kind overrides
-`body()` or `observe()` only where its resource differs.
+template observes it (NotFound: absent), creates it with transient failures retried
+(already exists: adopt it if it is ours, else a conflict), waits on the create's
+long-running operation when it has one, and deletes it (NotFound: already deleted).
+For a resource `secret` the client is called `get_secret(name=…)`,
+`create_secret(parent=…, secret_id=…, secret=…)` and `delete_secret(name=…)`, as every
+Google client library names them. A kind overrides `body()` or `observe()` only where
+its resource differs.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ class PlainKind(Kind):
     collection: str  # the name's collection segment: ".../secrets/{name}"
     regional = False  # under projects/{p}/locations/{node.location}
     longrunning = False  # create and delete answer google.longrunning operations
-    retry_create = False  # safe: an "already exists" after a retry is adopted
     labels_field = "labels"  # where the ownership labels are ("annotations" for some)
     output = ("name", "name")  # (output recorded in the ledger, field of the resource)
 
@@ -82,12 +82,13 @@ class PlainKind(Kind):
     def create(
         self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
     ) -> dict[str, Any]:
-
+        """Create, retrying transient failures: safe, because a create that was served
+        before its answer was lost is answered "exists" on the retry, and adopted."""
         create = getattr(self.client(cloud), f"create_{self.resource}")
-        retry = {"retry": transient_retry(cloud.poll.initial_s)} if self.retry_create else {}
+        retry = transient_retry(cloud.poll.initial_s)
         with api_errors(f"{node.key} ({node.name})"):
             try:
-                created = create(**self.create_arguments(cloud, node), **retry)
+                created = create(**self.create_arguments(cloud, node), retry=retry)
             except already_exists() as exc:
                 return self.outputs(self.adopt_existing(cloud, node, exc))
             if self.longrunning:
