@@ -126,12 +126,12 @@ def teardown(d: Deployment, ledger: Ledger) -> Graph:
     recorded dependency on a key nothing provides any more is met: what it named is
     gone."""
     nodes = {node.key: node for node in infrastructure_nodes(d)}
+    known_keys = nodes.keys() | ledger.entries.keys()
     for key, entry in ledger.entries.items():
         known = nodes.get(key)
         if known is not None:
             nodes[key] = replace(known, name=entry.name, location=entry.location)
         elif entry.state != "deleted":
-            known_keys = nodes.keys() | ledger.entries.keys()
             deps = tuple(dep for dep in entry.deps if dep in known_keys)
             nodes[key] = Node(key, entry.kind, entry.name, entry.location, deps, ownership_spec(d))
     return Graph(list(nodes.values()), frozenset(ledger.entries))

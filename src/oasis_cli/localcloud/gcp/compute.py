@@ -22,6 +22,7 @@ from oasis_cli.localcloud.gcp.compute_rules import BASE, NAME, relative
 from oasis_cli.localcloud.infra import operations
 from oasis_cli.localcloud.infra.discovery import Api
 from oasis_cli.localcloud.infra.http import HttpError, Latency, Request, Response
+from oasis_cli.localcloud.infra.rest import public
 from oasis_cli.localcloud.infra.store import Store
 
 
@@ -42,11 +43,6 @@ COLLECTIONS = {
     "routers": Collection("Router", "regions", "routers", "compute#router", 12, 10),
     "globalAddresses": Collection("Address", "global", "addresses", "compute#address", 8, 8),
 }
-
-
-# Which collections' members refer to a network through their `network` field.
-def public(resource: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in resource.items() if not k.startswith("_")}
 
 
 class Compute:
@@ -223,7 +219,7 @@ class Compute:
             parsed = None
         if parsed is None or parsed.int == 0:
             raise HttpError(400, f"Invalid value for field 'requestId': '{request_id}'")
-        op_path = world.setdefault("compute", {}).setdefault("_request_ids", {}).get(request_id)
+        op_path = rules.table(world, "_request_ids").get(request_id)
         if op_path is None:
             return None
         return Response(200, public(operations.records(world, "compute")[op_path]))
@@ -268,7 +264,7 @@ class Compute:
         operations.start(world, "compute", op_path, operation, done_at=done_at, failed=failed)
         request_id = request.param("requestId")
         if request_id is not None:
-            world["compute"].setdefault("_request_ids", {})[request_id] = op_path
+            rules.table(world, "_request_ids")[request_id] = op_path
         self.advance(world)
         return Response(200, public(operation))
 

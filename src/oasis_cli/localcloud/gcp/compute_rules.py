@@ -33,8 +33,8 @@ def relative(url: str) -> str:
 
 
 def table(world: dict[str, Any], collection: str) -> dict[str, Any]:
-    found: dict[str, Any] = world.setdefault("compute", {}).setdefault(collection, {})
-    return found
+    """One of Compute's collections (`world.table("compute", collection)`)."""
+    return world_tables.table("compute", collection).rows(world)
 
 
 def on_created(world: dict, collection: str, resource: dict) -> None:

@@ -19,6 +19,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from oasis_cli.localcloud.infra import world as world_tables
+
 # google.rpc.Code numbers of the canonical status names
 # (https://github.com/googleapis/googleapis/blob/master/google/rpc/code.proto).
 RPC_CODES = {
@@ -68,8 +70,7 @@ def compute_error(failure: dict[str, Any]) -> dict[str, Any]:
 
 
 def records(world: dict[str, Any], service: str) -> dict[str, Any]:
-    found: dict[str, Any] = world.setdefault(service, {}).setdefault("_operations", {})
-    return found
+    return world_tables.table(service, "_operations").rows(world)
 
 
 def start(
@@ -80,13 +81,12 @@ def start(
     *,
     done_at: float,
     failed: dict[str, Any] | None,
-) -> dict[str, Any]:
+) -> None:
     """Record a running operation under `key`, due at `done_at`."""
     record["_done_at"] = done_at
     if failed is not None:
         record["_failure"] = failed
     records(world, service)[key] = record
-    return record
 
 
 def due(world: dict[str, Any], service: str) -> Iterator[dict[str, Any]]:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from oasis_cli.localcloud.infra import operations
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.discovery import Api
 from oasis_cli.localcloud.infra.http import HttpError, Latency, Request, Response
 from oasis_cli.localcloud.infra.store import Store
@@ -99,9 +100,7 @@ class RestService(ABC):
     # --- tables ----------------------------------------------------------------------
 
     def table(self, world: dict[str, Any], name: str) -> dict[str, Any]:
-        tables: dict[str, Any] = world.setdefault(self.service, {})
-        table: dict[str, Any] = tables.setdefault(name, {})
-        return table
+        return world_tables.table(self.service, name).rows(world)
 
     @staticmethod
     def visible(resource: dict[str, Any] | None) -> bool:
