@@ -52,7 +52,7 @@ def read_policy(cloud_dir, resource: str) -> dict:
             client = gapic(cloud, secretmanager_v1.SecretManagerServiceClient, "secretmanager")
         else:
             client = gapic(cloud, resourcemanager_v3.ProjectsClient, "cloudresourcemanager")
-        return json_format.MessageToDict(client.get_iam_policy(request={"resource": resource}))
+        return json_format.MessageToDict(_v3(client, resource))
 
 
 def test_service_accounts_exist_with_our_marker(deployed):
@@ -122,3 +122,108 @@ def test_a_concurrent_policy_change_is_retried(oasis, cloud_dir):
     result = oasis("--local", "up", "--yes")
     assert result.code == 0, result.stderr
     assert pairs(read_policy(cloud_dir, f"projects/{P}")) == PROJECT_PAIRS
+
+
+ADA = "user:ada@example.com"
+CONDITION = {
+    "title": "until 2030",
+    "expression": "request.time < timestamp('2030-01-01T00:00:00Z')",
+}
+
+
+def _project_client(cloud):
+    return gapic(cloud, resourcemanager_v3.ProjectsClient, "cloudresourcemanager")
+
+
+def _v3(client, resource: str):
+    return client.get_iam_policy(
+        request={"resource": resource, "options": {"requested_policy_version": 3}}
+    )
+
+
+@pytest.fixture
+def conditional_project_policy(cloud_dir):
+    """Someone else's conditional grant of a role oasis also grants, and an audit config,
+    on the project before oasis runs."""
+    from google.iam.v1 import policy_pb2
+    from google.type import expr_pb2
+
+    with LocalCloud(cloud_dir) as cloud:
+        projects = _project_client(cloud)
+        policy = _v3(projects, f"projects/{P}")
+        policy.version = 3
+        policy.bindings.add(
+            role="roles/artifactregistry.reader",
+            members=[ADA],
+            condition=expr_pb2.Expr(**CONDITION),
+        )
+        policy.audit_configs.append(
+            policy_pb2.AuditConfig(
+                service="allServices",
+                audit_log_configs=[
+                    policy_pb2.AuditLogConfig(log_type=policy_pb2.AuditLogConfig.DATA_READ)
+                ],
+            )
+        )
+        projects.set_iam_policy(
+            request={
+                "resource": f"projects/{P}",
+                "policy": policy,
+                "update_mask": {"paths": ["bindings", "etag", "audit_configs"]},
+            }
+        )
+
+
+def _conditional(policy: dict) -> list[dict]:
+    return [b for b in policy.get("bindings", []) if b.get("condition")]
+
+
+def test_conditional_bindings_and_audit_configs_survive_up_and_down(
+    oasis, cloud_dir, conditional_project_policy
+):
+    assert oasis("--local", "up", "--yes").code == 0
+    project = read_policy(cloud_dir, f"projects/{P}")
+    assert pairs({"bindings": [b for b in project["bindings"] if "condition" not in b]}) == (
+        PROJECT_PAIRS
+    )
+    assert _conditional(project) == [
+        {"role": "roles/artifactregistry.reader", "members": [ADA], "condition": CONDITION}
+    ]
+    with LocalCloud(cloud_dir) as cloud:
+        bucket = gcs(cloud).bucket(BUCKET)
+        policy = bucket.get_iam_policy(requested_policy_version=3)
+        policy.version = 3
+        policy.bindings.append(
+            {"role": "roles/storage.objectViewer", "members": {RAY}, "condition": CONDITION}
+        )
+        bucket.set_iam_policy(policy)
+    assert oasis("--local", "up", "--yes").code == 0
+    assert oasis("--local", "down", "--yes").code == 0
+    project = read_policy(cloud_dir, f"projects/{P}")
+    assert [b for b in project["bindings"] if "condition" not in b] == []
+    assert len(_conditional(project)) == 1
+    assert project["auditConfigs"] == [
+        {"service": "allServices", "auditLogConfigs": [{"logType": "DATA_READ"}]}
+    ]
+    kept = read_policy(cloud_dir, f"projects/_/buckets/{BUCKET}")
+    assert [(b["role"], b.get("condition")) for b in kept["bindings"]] == [
+        ("roles/storage.objectViewer", CONDITION)
+    ]
+
+
+def test_policies_with_conditions_refuse_version_1_as_iam_does(
+    cloud_dir, conditional_project_policy
+):
+    from google.api_core import exceptions
+
+    with LocalCloud(cloud_dir) as cloud:
+        projects = _project_client(cloud)
+        with pytest.raises(exceptions.BadRequest, match=r"Requested policy version \(1\)"):
+            projects.get_iam_policy(request={"resource": f"projects/{P}"})
+        policy = _v3(projects, f"projects/{P}")
+        assert policy.version == 3
+        policy.version = 1
+        with pytest.raises(exceptions.BadRequest, match=r"Specified policy version \(1\)"):
+            projects.set_iam_policy(request={"resource": f"projects/{P}", "policy": policy})
+        policy.version = 3
+        projects.set_iam_policy(request={"resource": f"projects/{P}", "policy": policy})

@@ -83,8 +83,20 @@ def binding_nodes(d: Deployment) -> list[Node]:
     ]
 
 
+POLICY_VERSION = 3
+"""Read and write at version 3, so a policy holding conditional bindings is read whole
+and written back with them ("Any operation that affects conditional role bindings must
+specify version 3", google.iam.v1.Policy; https://cloud.google.com/iam/docs/policies#versions)."""
+
+
 class _Policy:
-    """get/set of one resource's IAM policy, as a set of (role, member) pairs."""
+    """get/set of one resource's IAM policy at version 3, seen as the set of (role,
+    member) pairs granted without a condition.
+
+    oasis adds and removes members only in bindings without a condition; conditional
+    bindings and audit configs go back exactly as read (setIamPolicy's default update
+    mask is "bindings, etag", so audit configs are not even written).
+    """
 
     def __init__(self, cloud: Cloud, node: Node) -> None:
         self.cloud = cloud
@@ -92,30 +104,42 @@ class _Policy:
         self.raw: Any = None
 
     def read(self) -> set[Pair]:
-        target = self.node.spec["target"]
-        if target == "bucket":
-            self.raw = self.cloud.storage().bucket(self.node.name).get_iam_policy()
-            return {(b["role"], m) for b in self.raw.bindings for m in b["members"]}
-        self.raw = self._gapic().get_iam_policy(request={"resource": self._resource()})
-        return {(b.role, m) for b in self.raw.bindings for m in b.members}
+        if self.node.spec["target"] == "bucket":
+            bucket = self.cloud.storage().bucket(self.node.name)
+            self.raw = bucket.get_iam_policy(requested_policy_version=POLICY_VERSION)
+            return {
+                (b["role"], m)
+                for b in self.raw.bindings
+                if not b.get("condition")
+                for m in b["members"]
+            }
+        self.raw = self._gapic().get_iam_policy(
+            request={
+                "resource": self._resource(),
+                "options": {"requested_policy_version": POLICY_VERSION},
+            }
+        )
+        return {
+            (b.role, m) for b in self.raw.bindings if not b.HasField("condition") for m in b.members
+        }
 
     def write(self, add: set[Pair], remove: set[Pair]) -> None:
-        target = self.node.spec["target"]
-        if target == "bucket":
-            bindings = {b["role"]: set(b["members"]) for b in self.raw.bindings}
-            for role, member in add:
-                bindings.setdefault(role, set()).add(member)
-            for role, member in remove:
-                bindings.get(role, set()).discard(member)
-            self.raw.bindings = [{"role": r, "members": m} for r, m in bindings.items() if m]
+        self.raw.version = POLICY_VERSION
+        if self.node.spec["target"] == "bucket":
+            self.raw.bindings = _changed_dicts(list(self.raw.bindings), add, remove)
             self.cloud.storage().bucket(self.node.name).set_iam_policy(self.raw)
             return
-        for role, member in add:
-            binding = next((b for b in self.raw.bindings if b.role == role), None)
+        for role, member in sorted(add):
+            binding = next(
+                (b for b in self.raw.bindings if b.role == role and not b.HasField("condition")),
+                None,
+            )
             if binding is None:
                 binding = self.raw.bindings.add(role=role)
             binding.members.append(member)
         for binding in list(self.raw.bindings):
+            if binding.HasField("condition"):
+                continue
             for member in [m for m in binding.members if (binding.role, m) in remove]:
                 binding.members.remove(member)
             if not binding.members:
@@ -135,6 +159,27 @@ class _Policy:
         return self.cloud.client(
             "cloudresourcemanager", "google.cloud.resourcemanager_v3", "ProjectsClient"
         )
+
+
+def _changed_dicts(
+    bindings: list[dict[str, Any]], add: set[Pair], remove: set[Pair]
+) -> list[dict[str, Any]]:
+    """Cloud Storage's bindings (dicts) with `add` and `remove` applied to the bindings
+    without a condition; conditional ones are kept as they are, in place."""
+    out: list[dict[str, Any]] = []
+    for binding in bindings:
+        if binding.get("condition"):
+            out.append(binding)
+            continue
+        role = binding["role"]
+        members = {m for m in binding["members"] if (role, m) not in remove}
+        members |= {m for r, m in add if r == role}
+        if members:
+            out.append({**binding, "members": sorted(members)})
+    plain = {b["role"] for b in out if not b.get("condition")}
+    for role in sorted({r for r, _ in add} - plain):
+        out.append({"role": role, "members": sorted(m for r, m in add if r == role)})
+    return out
 
 
 class Bindings(Converging):

@@ -71,10 +71,12 @@ class ResourceManager(RestService):
         )
 
     def _get_policy(self, world: dict, params: dict, request: Request) -> Response:
-        return Response(200, iampolicy.get(world, params["resource"]))
+        requested = iampolicy.requested_version(request)
+        return Response(200, iampolicy.get(world, params["resource"], requested))
 
     def _set_policy(self, world: dict, params: dict, request: Request) -> Response:
-        policy = (request.body or {}).get("policy")
+        body = request.body or {}
+        policy = body.get("policy")
         if not isinstance(policy, dict):
             raise HttpError(400, "Invalid value for field 'policy': Required.")
         return Response(
@@ -83,6 +85,7 @@ class ResourceManager(RestService):
                 world,
                 params["resource"],
                 policy,
+                update_mask=body.get("updateMask"),
                 service_account_exists=lambda email: service_account_exists(world, email),
             ),
         )

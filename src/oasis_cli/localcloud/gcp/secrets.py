@@ -74,18 +74,20 @@ class SecretManager(RestService):
     def _get_policy(self, world: dict, params: dict, request: Request) -> Response:
         name = self._key(params["resource"])
         self.find(world, "secrets", name)
-        return Response(200, iampolicy.get(world, name))
+        return Response(200, iampolicy.get(world, name, iampolicy.requested_version(request)))
 
     def _set_policy(self, world: dict, params: dict, request: Request) -> Response:
         name = self._key(params["resource"])
         self.find(world, "secrets", name)
-        policy: dict[str, Any] = (request.body or {}).get("policy") or {}
+        body = request.body or {}
+        policy: dict[str, Any] = body.get("policy") or {}
         return Response(
             200,
             iampolicy.set_policy(
                 world,
                 name,
                 policy,
+                update_mask=body.get("updateMask"),
                 service_account_exists=lambda email: service_account_exists(world, email),
             ),
         )

@@ -212,9 +212,9 @@ class Storage(RestService):
     def _get_policy(self, world: dict, params: dict, request: Request) -> Response:
         name = unquote(params["bucket"])
         self._bucket(world, name)
-        return Response(
-            200, self._policy_view(name, iampolicy.get(world, f"projects/_/buckets/{name}"))
-        )
+        requested = iampolicy.requested_version(request)
+        policy = iampolicy.get(world, f"projects/_/buckets/{name}", requested)
+        return Response(200, self._policy_view(name, policy))
 
     def _set_policy(self, world: dict, params: dict, request: Request) -> Response:
         name = unquote(params["bucket"])
