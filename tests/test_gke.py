@@ -303,7 +303,7 @@ def test_second_node_pool_operation_is_refused_while_one_runs(gke, clouds):
                     "service_account": f"ghost@{PROJECT}.iam.gserviceaccount.com",
                 }
             },
-            "does not exist",
+            "Verify if principal exists",
         ),
     ],
 )

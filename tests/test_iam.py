@@ -227,3 +227,64 @@ def test_policies_with_conditions_refuse_version_1_as_iam_does(
             projects.set_iam_policy(request={"resource": f"projects/{P}", "policy": policy})
         policy.version = 3
         projects.set_iam_policy(request={"resource": f"projects/{P}", "policy": policy})
+
+
+def _iam_admin(cloud):
+    import grpc
+    from google.cloud import iam_admin_v1
+    from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
+
+    channel = grpc.insecure_channel(cloud.endpoints["iam"].removeprefix("http://"))
+    return iam_admin_v1.IAMClient(transport=IAMGrpcTransport(channel=channel))
+
+
+def test_a_new_service_account_is_not_visible_at_once_as_in_iam(cloud_dir):
+    """At the real latency scale an account is invisible to reads for 10 s and to
+    policy writes for 60 s after its creation (IAM's eventual consistency)."""
+    from google.api_core import exceptions
+
+    with LocalCloud(cloud_dir, latency_scale=1.0) as cloud:
+        admin = _iam_admin(cloud)
+        email = admin.create_service_account(name=f"projects/{P}", account_id="fresh-account").email
+        with pytest.raises(exceptions.NotFound):
+            admin.get_service_account(name=f"projects/{P}/serviceAccounts/{email}")
+        projects = _project_client(cloud)
+        policy = _v3(projects, f"projects/{P}")
+        policy.bindings.add(role="roles/viewer", members=[f"serviceAccount:{email}"])
+        with pytest.raises(exceptions.BadRequest, match=f"Service account {email} does not exist"):
+            projects.set_iam_policy(request={"resource": f"projects/{P}", "policy": policy})
+
+
+def _refusal(path: str, message: str, count: int) -> dict:
+    return {"action": "error", "status": 400, "path": path, "message": message, "count": count}
+
+
+def test_up_retries_only_while_a_new_account_is_reported_missing(oasis, cloud_dir, requests_log):
+    """What IAM and GKE answer while a just-created account propagates is retried until
+    it is accepted; nothing else that is a 400 is."""
+    missing = f"Service account oasis-cluster@{P}.iam.gserviceaccount.com does not exist."
+    unseen = (
+        f'Failed precondition: failed to check status for "oasis-cluster@{P}.iam.'
+        'gserviceaccount.com"; Verify if principal exists and is valid.'
+    )
+    store = Store(cloud_dir)
+    faults.add(store, _refusal(f"projects/{P}:setIamPolicy$", missing, 2))
+    faults.add(store, _refusal("/clusters$", unseen, 1))
+    faults.add(store, _refusal("/nodePools$", unseen, 2))
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 0, result.stderr
+    assert pairs(read_policy(cloud_dir, f"projects/{P}")) == PROJECT_PAIRS
+    refused = [r["path"].rsplit("/", 1)[-1] for r in requests_log() if r["status"] == 400]
+    assert sorted(refused) == sorted([f"{P}:setIamPolicy"] * 2 + ["clusters"] + ["nodePools"] * 2)
+
+
+def test_another_bad_request_on_a_policy_write_is_not_retried(oasis, cloud_dir, requests_log):
+    faults.add(
+        Store(cloud_dir),
+        _refusal(f"projects/{P}:setIamPolicy$", "Role roles/x is not supported.", 1),
+    )
+    result = oasis("--local", "up", "--yes")
+    assert result.code != 0
+    assert "Role roles/x is not supported" in result.stderr
+    writes = [r for r in requests_log() if r["path"].endswith(f"{P}:setIamPolicy")]
+    assert [r["status"] for r in writes] == [400]

@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from oasis_cli.errors import CloudError
 
+Predicate = Callable[[BaseException], bool]
 
-def transient_retry(initial_s: float, deadline_s: float = 120.0) -> Any:
-    """Retry 429, 500, 502, 503 and 504 with backoff inside a deadline."""
+
+def retrying(
+    initial_s: float,
+    deadline_s: float = 120.0,
+    *also: Predicate,
+    maximum_s: float = 10.0,
+    multiplier: float = 2.0,
+) -> Any:
+    """A client-library Retry of transient failures, and of the errors `also` names,
+    with backoff inside a deadline."""
     from google.api_core import retry
 
     return retry.Retry(
-        predicate=_transient,
+        predicate=lambda exc: _transient(exc) or any(check(exc) for check in also),
         initial=initial_s,
-        maximum=max(initial_s, 10.0),
-        multiplier=2.0,
+        maximum=max(initial_s, maximum_s),
+        multiplier=multiplier,
         timeout=deadline_s,
     )
+
+
+def transient_retry(initial_s: float, deadline_s: float = 120.0) -> Any:
+    """Retry 429, 500, 502, 503 and 504 with backoff inside a deadline."""
+    return retrying(initial_s, deadline_s)
 
 
 @contextlib.contextmanager
@@ -50,16 +64,30 @@ def operation_in_progress(exc: BaseException) -> bool:
     )
 
 
-def until_cluster_is_free(initial_s: float, deadline_s: float) -> Any:
+def until_cluster_is_free(initial_s: float, deadline_s: float, *also: Predicate) -> Any:
     """Retry a GKE call refused because another operation runs on the cluster."""
-    from google.api_core import retry
+    return retrying(
+        initial_s, deadline_s, operation_in_progress, *also, maximum_s=30.0, multiplier=1.5
+    )
 
-    return retry.Retry(
-        predicate=lambda exc: operation_in_progress(exc) or _transient(exc),
-        initial=initial_s,
-        maximum=max(initial_s, 30.0),
-        multiplier=1.5,
-        timeout=deadline_s,
+
+ACCOUNT_PROPAGATION_S = 300.0
+"""How long a just-created service account may stay invisible to other services: IAM
+says "60 seconds or more" (https://cloud.google.com/iam/docs/service-accounts-create)."""
+
+
+def account_not_visible(exc: BaseException) -> bool:
+    """A service account reported missing while it propagates: IAM policy writes answer
+    400 "Service account X does not exist.", GKE 400 'failed to check status for "X";
+    Verify if principal exists and is valid.' (terraform-google-modules/
+    terraform-google-kubernetes-engine#2002). Only right after oasis created the
+    account is this worth a retry, so only creates that follow it retry it."""
+    from google.api_core import exceptions
+
+    text = str(exc)
+    return isinstance(exc, (exceptions.BadRequest, exceptions.FailedPrecondition)) and (
+        ("Service account" in text and "does not exist" in text)
+        or "Verify if principal exists" in text
     )
 
 

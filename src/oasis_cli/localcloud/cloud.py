@@ -45,7 +45,7 @@ class LocalCloud:
         self.store = Store(directory)
         self.latency = Latency(latency_scale)
         self.services: dict[str, Service] = self._services()
-        self.iam = IamAdmin(self.store)
+        self.iam = IamAdmin(self.store, self.latency)
         self._front = HttpFront(self.store, self.dispatch, port)
         self._grpc = serve_iam(self.store, self.iam)
         self.kube = KubeServer(self.store, self.latency, self.advance)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config.names import Deployment
 from oasis_cli.errors import CloudError
-from oasis_cli.gcp.errors import api_errors
+from oasis_cli.gcp.errors import ACCOUNT_PROPAGATION_S, account_not_visible, api_errors, retrying
 from oasis_cli.graph import Node
 from oasis_cli.resources.base import Change, Converging, Kind, OnOperation
 from oasis_cli.resources.iam import email
@@ -124,10 +124,14 @@ class _Policy:
         }
 
     def write(self, add: set[Pair], remove: set[Pair]) -> None:
+        """Write the changed policy, retrying while a service account just created is
+        still reported missing (a stale etag after a retried write that had landed is
+        answered 409/412, and `_modify` reads again)."""
+        retry = retrying(self.cloud.poll.initial_s, ACCOUNT_PROPAGATION_S, account_not_visible)
         self.raw.version = POLICY_VERSION
         if self.node.spec["target"] == "bucket":
             self.raw.bindings = _changed_dicts(list(self.raw.bindings), add, remove)
-            self.cloud.storage().bucket(self.node.name).set_iam_policy(self.raw)
+            self.cloud.storage().bucket(self.node.name).set_iam_policy(self.raw, retry=retry)
             return
         for role, member in sorted(add):
             binding = next(
@@ -144,7 +148,9 @@ class _Policy:
                 binding.members.remove(member)
             if not binding.members:
                 self.raw.bindings.remove(binding)
-        self._gapic().set_iam_policy(request={"resource": self._resource(), "policy": self.raw})
+        self._gapic().set_iam_policy(
+            request={"resource": self._resource(), "policy": self.raw}, retry=retry
+        )
 
     def _resource(self) -> str:
         if self.node.spec["target"] == "secret":

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config.names import Deployment
 from oasis_cli.errors import CloudError, OperationFailed
-from oasis_cli.gcp.errors import api_errors, transient_retry, until_cluster_is_free
+from oasis_cli.gcp.errors import (
+    ACCOUNT_PROPAGATION_S,
+    account_not_visible,
+    api_errors,
+    retrying,
+    transient_retry,
+    until_cluster_is_free,
+)
 from oasis_cli.gcp.messages import to_message
 from oasis_cli.gcp.waiter import wait_gke
 from oasis_cli.graph import Node
@@ -304,7 +311,9 @@ class Cluster(_GkeKind):
                 operation = self._client(cloud).create_cluster(
                     parent=self._location(cloud, node),
                     cluster=cluster,
-                    retry=transient_retry(cloud.poll.initial_s),
+                    retry=retrying(
+                        cloud.poll.initial_s, ACCOUNT_PROPAGATION_S, account_not_visible
+                    ),
                 )
             except already_exists() as exc:
                 return self.outputs(self.adopt_existing(cloud, node, exc))
@@ -351,7 +360,9 @@ class NodePool(_GkeKind):
                 operation = self._client(cloud).create_node_pool(
                     parent=parent,
                     node_pool=pool,
-                    retry=until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s),
+                    retry=until_cluster_is_free(
+                        cloud.poll.initial_s, cloud.poll.deadline_s, account_not_visible
+                    ),
                 )
             except already_exists() as exc:
                 return self.outputs(self.adopt_existing(cloud, node, exc))

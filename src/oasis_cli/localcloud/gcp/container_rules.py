@@ -86,7 +86,14 @@ def check_pool(world: dict, project: str, location: str, cluster: dict, pool: di
     config = pool.get("config", {})
     email = config.get("serviceAccount")
     if email and email != "default" and not service_account_exists(world, email):
-        raise HttpError(400, f'Service account "{email}" does not exist.')
+        # GKE's words for an account it cannot see (yet): terraform-google-modules/
+        # terraform-google-kubernetes-engine#2002.
+        raise HttpError(
+            400,
+            f'Failed precondition: failed to check status for "{email}"; Verify if principal '
+            "exists and is valid.",
+            "failedPrecondition",
+        )
     machine = config.get("machineType", "e2-medium")
     accelerators = config.get("accelerators", [])
     if machine in GPUS:

@@ -2,6 +2,16 @@
 (served by `infra.grpc`, sharing the world, request log and fault rules with the
 HTTP services). Rules kept from IAM: account ids are 6-30 lowercase characters starting with a
 letter, duplicates are ALREADY_EXISTS, unknown accounts NOT_FOUND.
+
+A new account is eventually consistent, as in IAM: "After you create a service account,
+you might need to wait for 60 seconds or more before you use the service account ...
+read operations are eventually consistent" (https://cloud.google.com/iam/docs/
+service-accounts-create). Reads find it after `READ_LAG_S`; other services (IAM policy
+writes, GKE) accept it only after `USE_LAG_S`, later than reads: polling reads "cannot
+guarantee consistency" of later uses (GoogleCloudPlatform/magic-modules#10813), and GKE
+refused a node pool's account about 30 s after it was created
+(terraform-google-modules/terraform-google-kubernetes-engine#2002). Both scale with the
+latency model.
 """
 
 from __future__ import annotations
@@ -13,8 +23,12 @@ from typing import Any
 
 from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.grpc import GrpcServer, Rpc, RpcError
+from oasis_cli.localcloud.infra.http import Latency
+from oasis_cli.localcloud.infra.rest import public
 from oasis_cli.localcloud.infra.store import Store
 
+READ_LAG_S = 10.0
+USE_LAG_S = 60.0
 ACCOUNT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 SERVICE = "google.iam.admin.v1.IAM"
 
@@ -22,8 +36,9 @@ SERVICE = "google.iam.admin.v1.IAM"
 class IamAdmin:
     """The service accounts of every project, in the world's `iam` table."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, latency: Latency) -> None:
         self.store = store
+        self.latency = latency
 
     @staticmethod
     def accounts(world: dict[str, Any]) -> dict[str, Any]:
@@ -40,6 +55,7 @@ class IamAdmin:
             )
         email = f"{request.account_id}@{project}.iam.gserviceaccount.com"
         name = f"projects/{project}/serviceAccounts/{email}"
+        now = time.time()
         if name in self.accounts(world):
             raise RpcError(
                 "ALREADY_EXISTS", f"Service account {request.account_id} already exists."
@@ -53,7 +69,8 @@ class IamAdmin:
             "description": request.service_account.description,
             "etag": "MDEwMjE5MjA=",
             "oauth2_client_id": str(uuid.uuid4().int >> 64),
-            "created": time.time(),
+            "_readable_at": now + self.latency(READ_LAG_S),
+            "_usable_at": now + self.latency(USE_LAG_S),
         }
         self.accounts(world)[name] = account
         return account
@@ -61,7 +78,7 @@ class IamAdmin:
     def find(self, world: dict[str, Any], name: str) -> dict[str, Any]:
         email = name.rsplit("/", 1)[-1]
         for account in self.accounts(world).values():
-            if account["email"] == email:
+            if account["email"] == email and account.get("_readable_at", 0) <= time.time():
                 return account
         raise RpcError("NOT_FOUND", f"Service account {email} does not exist.")
 
@@ -76,10 +93,19 @@ class IamAdmin:
                 "kind": "iam#serviceAccount",
                 "name": account["email"],
                 "location": "global",
-                "resource": {k: v for k, v in account.items() if k != "created"},
+                "resource": public(account),
             }
             for account in self.accounts(world).values()
         ]
+
+
+def usable(world: dict[str, Any], email: str) -> bool:
+    """Whether services other than IAM's own reads accept the account yet."""
+    account = world_tables.SERVICE_ACCOUNTS.rows(world).get(
+        f"projects/{email.partition('@')[2].removesuffix('.iam.gserviceaccount.com')}"
+        f"/serviceAccounts/{email}"
+    )
+    return account is not None and account.get("_usable_at", 0) <= time.time()
 
 
 def serve_iam(store: Store, admin: IamAdmin) -> GrpcServer:
@@ -88,8 +114,7 @@ def serve_iam(store: Store, admin: IamAdmin) -> GrpcServer:
     from google.protobuf import empty_pb2
 
     def account(raw: dict[str, Any]) -> Any:
-        fields = {k: v for k, v in raw.items() if k != "created"}
-        return types.ServiceAccount(**fields)
+        return types.ServiceAccount(**public(raw))
 
     def create(request: Any, world: dict[str, Any]) -> Any:
         return account(admin.create(world, request))

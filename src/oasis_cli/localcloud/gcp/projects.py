@@ -12,8 +12,7 @@ import re
 import time
 from typing import Any
 
-from oasis_cli.localcloud.gcp import iampolicy
-from oasis_cli.localcloud.infra import world as world_tables
+from oasis_cli.localcloud.gcp import iam, iampolicy
 from oasis_cli.localcloud.infra.http import HttpError, Request, Response
 from oasis_cli.localcloud.infra.rest import Handler, RestService, public, timestamp
 
@@ -27,14 +26,13 @@ def project_number(project_id: str) -> str:
 
 
 def service_account_exists(world: dict[str, Any], email: str) -> bool:
-    """Project service accounts must exist; Google-managed ones (service agents such as
+    """Project service accounts must exist, and be visible to other services yet (see
+    `iam`); Google-managed ones (service agents such as
     service-NUMBER@container-engine-robot...) always do."""
     account, _, domain = email.partition("@")
     if not domain.endswith(".iam.gserviceaccount.com") or re.fullmatch(r"service-\d+", account):
         return True
-    project = domain.removesuffix(".iam.gserviceaccount.com")
-    name = f"projects/{project}/serviceAccounts/{email}"
-    return name in world_tables.SERVICE_ACCOUNTS.rows(world)
+    return iam.usable(world, email)
 
 
 class ResourceManager(RestService):
