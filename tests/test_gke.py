@@ -239,10 +239,10 @@ def test_multi_networking_needs_dataplane_v2(gke):
         )
 
 
-def test_one_operation_at_a_time_and_networks_in_use(gke):
+def test_no_pool_operation_while_the_cluster_is_created_and_networks_in_use(gke):
     client, subnets = gke
     client.create_cluster(parent=PARENT, cluster=cluster())
-    with pytest.raises(exceptions.BadRequest, match="not running"):
+    with pytest.raises(exceptions.BadRequest, match="incompatible operation"):
         client.create_node_pool(parent=f"{PARENT}/clusters/c1", node_pool=pool())
     with pytest.raises(exceptions.BadRequest, match="already being used by .*clusters/c1"):
         subnets.delete(project=PROJECT, region="us-south1", subnetwork="sub")
@@ -256,12 +256,21 @@ def running_cluster(clouds):
     )
 
 
-def test_second_node_pool_operation_is_refused_while_one_runs(gke, clouds):
+def test_pool_operations_run_concurrently_one_per_pool_and_block_the_cluster(gke, clouds):
+    """GKE allows "one cluster-level operation or one operation per node pool" at once."""
     client, _ = gke
     running_cluster(clouds)
     client.create_node_pool(parent=f"{PARENT}/clusters/c1", node_pool=pool("a"))
+    client.create_node_pool(parent=f"{PARENT}/clusters/c1", node_pool=pool("b"))
     with pytest.raises(exceptions.BadRequest, match="incompatible operation"):
-        client.create_node_pool(parent=f"{PARENT}/clusters/c1", node_pool=pool("b"))
+        client.delete_node_pool(name=f"{PARENT}/clusters/c1/nodePools/a")
+    with pytest.raises(exceptions.BadRequest, match="incompatible operation"):
+        client.delete_cluster(name=f"{PARENT}/clusters/c1")
+    statuses = {
+        p.name: p.status.name
+        for p in client.list_node_pools(parent=f"{PARENT}/clusters/c1").node_pools
+    }
+    assert statuses == {"a": "PROVISIONING", "b": "PROVISIONING"}
 
 
 @pytest.mark.parametrize(
@@ -334,3 +343,18 @@ def test_down_deletes_a_pool_the_config_no_longer_names(oasis, world):
     assert result.code == 0, result.stderr
     assert "nodepool:flex" in result.stderr
     assert [i for i in world() if i["service"] == "container"] == []
+
+
+def test_gpu_pools_are_created_in_parallel(oasis, monkeypatch, cloud_dir):
+    """Pool operations overlap: the second pool is created while the first one still is."""
+    monkeypatch.setenv("OASIS_LOCAL_LATENCY_SCALE", "0.002")  # a pool takes 0.36 s
+    assert oasis("--local", "up", "--yes").code == 0
+    with LocalCloud(cloud_dir) as cloud:
+        client = gapic(cloud, container_v1.ClusterManagerClient, "container")
+        ops = client.list_operations(parent="projects/oasis-local/locations/us-south1").operations
+    pools = sorted(
+        (op.start_time, op.end_time) for op in ops if op.operation_type.name == "CREATE_NODE_POOL"
+    )
+    assert len(pools) == 2
+    (_, first_end), (second_start, _) = pools
+    assert second_start < first_end

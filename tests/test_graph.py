@@ -1,4 +1,4 @@
-"""The scheduler: dependency order, parallelism, stop-after-failure, serial groups."""
+"""The scheduler: dependency order, parallelism, stop-after-failure."""
 
 from __future__ import annotations
 
@@ -68,25 +68,6 @@ def test_after_a_failure_nothing_new_starts_and_in_flight_finishes():
     assert finished == ["slow"]
     assert outcome.not_started == ["after-a"]
     assert not outcome.ok
-
-
-def test_serial_nodes_never_overlap():
-    active = 0
-    peak = 0
-    lock = threading.Lock()
-    pools = [Node(f"pool-{i}", "k", f"p{i}", "r", serial="cluster") for i in range(4)]
-
-    def work(node):
-        nonlocal active, peak
-        with lock:
-            active += 1
-            peak = max(peak, active)
-        time.sleep(0.02)
-        with lock:
-            active -= 1
-
-    assert graph.run(pools, work, parallelism=4).ok
-    assert peak == 1
 
 
 def test_an_unknown_dependency_key_is_an_error_before_anything_runs():

@@ -5,7 +5,7 @@ keys it depends on, its desired settings, and the settings it takes from what a
 dependency recorded (an image built FROM another image's digest). `run()` walks the graph with
 `graphlib.TopologicalSorter` over a bounded thread pool (reversed for teardown).
 After the first failure nothing new starts; work in flight finishes and is recorded.
-Nodes that share a `serial` value run one at a time. A dependency must be a node of
+A dependency must be a node of
 the graph or one of the keys declared `outside` it (made by an earlier command); any
 other key is a bug in a node builder and raises `GraphError`.
 """
@@ -13,7 +13,6 @@ other key is a bug in a node builder and raises `GraphError`.
 from __future__ import annotations
 
 import graphlib
-import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -30,7 +29,6 @@ class Node:
     location: str
     deps: tuple[str, ...] = ()
     spec: Mapping[str, Any] = field(default_factory=dict)
-    serial: str | None = None
     # spec field -> (dependency key, output name): filled from the ledger at run time
     inputs: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -92,24 +90,13 @@ def run(
     sorter = graphlib.TopologicalSorter(_edges(by_key, reverse, outside))
     sorter.prepare()
     outcome = Outcome()
-    serial_locks: dict[str, threading.Lock] = {}
-    for node in by_key.values():
-        if node.serial is not None:
-            serial_locks.setdefault(node.serial, threading.Lock())
-
-    def guarded(node: Node) -> Any:
-        if node.serial is None:
-            return work(node)
-        with serial_locks[node.serial]:
-            return work(node)
-
     in_flight: dict[Future[Any], str] = {}
     with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="oasis") as pool:
         try:
             while sorter.is_active():
                 if not outcome.errors:
                     for key in sorted(sorter.get_ready()):
-                        in_flight[pool.submit(guarded, by_key[key])] = key
+                        in_flight[pool.submit(work, by_key[key])] = key
                 if not in_flight:
                     break
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)

@@ -18,7 +18,7 @@ from oasis_cli.errors import OperationTimeout
 @dataclass(frozen=True)
 class PollPolicy:
     initial_s: float = 2.0
-    maximum_s: float = 15.0
+    maximum_s: float = 10.0  # an operation seen done at most 10 s late
     multiplier: float = 1.5
     deadline_s: float = 3600.0
 

@@ -116,7 +116,7 @@ def open_session(
             scale = latency_scale()
             poll = PollPolicy(
                 initial_s=max(0.02, run.poll_interval_s * scale),
-                maximum_s=max(0.05, 15.0 * scale),
+                maximum_s=max(0.05, PollPolicy.maximum_s * scale),
                 deadline_s=run.operation_timeout_s,
             )
             if not endpoints:

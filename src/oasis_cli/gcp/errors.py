@@ -76,6 +76,13 @@ ACCOUNT_PROPAGATION_S = 300.0
 says "60 seconds or more" (https://cloud.google.com/iam/docs/service-accounts-create)."""
 
 
+def until_account_is_usable(initial_s: float, maximum_s: float) -> Any:
+    """Retry a call refused because a service account oasis just created is not
+    visible to the service yet (and transient failures), for up to
+    `ACCOUNT_PROPAGATION_S`, never sleeping more than `maximum_s` at once."""
+    return retrying(initial_s, ACCOUNT_PROPAGATION_S, account_not_visible, maximum_s=maximum_s)
+
+
 def account_not_visible(exc: BaseException) -> bool:
     """A service account reported missing while it propagates: IAM policy writes answer
     400 "Service account X does not exist.", GKE 400 'failed to check status for "X";

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config.names import Deployment
 from oasis_cli.errors import CloudError
-from oasis_cli.gcp.errors import ACCOUNT_PROPAGATION_S, account_not_visible, api_errors, retrying
+from oasis_cli.gcp.errors import api_errors, until_account_is_usable
 from oasis_cli.graph import Node
 from oasis_cli.resources.base import Change, Converging, Kind, OnOperation
 from oasis_cli.resources.iam import email
@@ -127,7 +127,7 @@ class _Policy:
         """Write the changed policy, retrying while a service account just created is
         still reported missing (a stale etag after a retried write that had landed is
         answered 409/412, and `_modify` reads again)."""
-        retry = retrying(self.cloud.poll.initial_s, ACCOUNT_PROPAGATION_S, account_not_visible)
+        retry = until_account_is_usable(self.cloud.poll.initial_s, self.cloud.poll.maximum_s)
         self.raw.version = POLICY_VERSION
         if self.node.spec["target"] == "bucket":
             self.raw.bindings = _changed_dicts(list(self.raw.bindings), add, remove)

@@ -3,9 +3,11 @@
 The cluster is regional with node locations [zone], on the management VPC, private
 nodes, multi-networking on Dataplane V2, Workload Identity, and the add-ons the
 platform needs. One GPU node pool per capacity entry, each with the gVNIC network
-and the 8 RDMA subnets as additional node networks, in NIC order. Node-pool
-operations on one cluster run one at a time (`serial`), and a call refused because
-another operation runs is retried with backoff.
+and the 8 RDMA subnets as additional node networks, in NIC order. The pools are
+created and deleted in parallel: "GKE only allows one cluster-level operation or one
+operation per node pool to run at the same time"
+(https://cloud.google.com/kubernetes-engine/docs/troubleshooting/concurrent-operations),
+and a call refused because an incompatible operation runs is retried with backoff.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ from typing import TYPE_CHECKING, Any
 from oasis_cli.config.names import Deployment
 from oasis_cli.errors import CloudError, OperationFailed
 from oasis_cli.gcp.errors import (
-    ACCOUNT_PROPAGATION_S,
     account_not_visible,
     api_errors,
-    retrying,
     transient_retry,
+    until_account_is_usable,
     until_cluster_is_free,
 )
 from oasis_cli.gcp.messages import to_message
@@ -199,7 +200,6 @@ def _pool(d: Deployment, service_account: str, entry: str) -> Node:
         d.region,
         deps,
         {**spec, "cluster": d.names.cluster},
-        serial="cluster",
     )
 
 
@@ -311,9 +311,7 @@ class Cluster(_GkeKind):
                 operation = self._client(cloud).create_cluster(
                     parent=self._location(cloud, node),
                     cluster=cluster,
-                    retry=retrying(
-                        cloud.poll.initial_s, ACCOUNT_PROPAGATION_S, account_not_visible
-                    ),
+                    retry=until_account_is_usable(cloud.poll.initial_s, cloud.poll.maximum_s),
                 )
             except already_exists() as exc:
                 return self.outputs(self.adopt_existing(cloud, node, exc))

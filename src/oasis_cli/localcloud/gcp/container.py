@@ -2,7 +2,11 @@
 and server config, on the `parent`/`name` paths only (the legacy `/zones/` paths
 are refused, as oasis must not use them).
 
-One operation at a time per cluster (FAILED_PRECONDITION otherwise); what GKE
+"GKE only allows one cluster-level operation or one operation per node pool to run at
+the same time" (https://cloud.google.com/kubernetes-engine/docs/troubleshooting/
+concurrent-operations): pools are created and deleted concurrently, but not while a
+cluster operation runs, and a cluster operation not while any other runs; the refusal
+is that page's "Cluster is running incompatible operation OPERATION_NAME". What GKE
 checks in a cluster or node pool body is in `container_rules`.
 """
 
@@ -44,8 +48,10 @@ class Container(RestService):
             prefix + "clusters.delete": self._delete_cluster,
             prefix + "clusters.nodePools.create": self._create_pool,
             prefix + "clusters.nodePools.get": self._get_pool,
+            prefix + "clusters.nodePools.list": self._list_pools,
             prefix + "clusters.nodePools.delete": self._delete_pool,
             prefix + "operations.get": self._get_operation,
+            prefix + "operations.list": self._list_operations,
             prefix + "getServerConfig": self._server_config,
         }
         for method in self.api.methods:
@@ -98,7 +104,10 @@ class Container(RestService):
         )
         done_at = now + self.latency(seconds)
         operations.start(world, self.service, path, op, done_at=done_at, failed=failed)
-        cluster["_operation"] = path
+        if "/nodePools/" in target:
+            cluster.setdefault("_pool_operations", {})[target.rsplit("/", 1)[-1]] = path
+        else:
+            cluster["_operation"] = path
         return Response(200, self._op_view(op))
 
     @staticmethod
@@ -121,7 +130,10 @@ class Container(RestService):
         cluster = clusters.get(cluster_path)
         if cluster is None:
             return
-        cluster.pop("_operation", None)
+        if "/nodePools/" in op["_target"]:
+            cluster.get("_pool_operations", {}).pop(op["_target"].rsplit("/", 1)[-1], None)
+        else:
+            cluster.pop("_operation", None)
         failed = "_failure" in op
         kind = op["operationType"]
         if kind == "CREATE_CLUSTER":
@@ -147,6 +159,18 @@ class Container(RestService):
         if op is None:
             raise HttpError(404, f"Operation '{params['name']}' not found.", "notFound")
         return Response(200, self._op_view(op))
+
+    def _list_operations(self, world: dict, params: dict, request: Request) -> Response:
+        """Every operation of a location (`-` for all), as `gcloud container operations
+        list` reads them."""
+        location = params["parent"]
+        prefix = "" if location.endswith("/locations/-") else f"{location}/operations/"
+        ops = [
+            self._op_view(op)
+            for path, op in sorted(operations.records(world, self.service).items())
+            if path.startswith(prefix)
+        ]
+        return Response(200, {"operations": ops})
 
     def _server_config(self, world: dict, params: dict, request: Request) -> Response:
         return Response(
@@ -222,8 +246,13 @@ class Container(RestService):
     def _get_cluster(self, world: dict, params: dict, request: Request) -> Response:
         return Response(200, self._view(params["name"], self._cluster(world, params["name"])))
 
-    def _busy(self, world: dict, cluster: dict) -> None:
-        running = cluster.get("_operation")
+    def _busy(self, world: dict, cluster: dict, pool: str | None = None) -> None:
+        """Refuse an operation on the cluster (`pool` None) while any operation runs on
+        it, or one on `pool` while a cluster operation or one on that pool runs."""
+        pools = cluster.get("_pool_operations", {})
+        running = cluster.get("_operation") or (
+            pools.get(pool) if pool else next(iter(pools.values()), None)
+        )
         if running:
             raise HttpError(
                 400,
@@ -247,15 +276,15 @@ class Container(RestService):
 
         cluster_path = params["parent"]
         cluster = self._cluster(world, cluster_path)
+        body = normalize(container_v1.CreateNodePoolRequest, request.body or {}, "request")
+        pool = body.get("nodePool", {})
+        self._busy(world, cluster, str(pool.get("name", "")))
         if cluster["status"] != "RUNNING":
             raise HttpError(
                 400,
                 f"Cluster {cluster['name']} is not running ({cluster['status']}).",
                 "failedPrecondition",
             )
-        self._busy(world, cluster)
-        body = normalize(container_v1.CreateNodePoolRequest, request.body or {}, "request")
-        pool = body.get("nodePool", {})
         _, project, _, location = cluster_path.split("/clusters/")[0].split("/")
         if any(p["name"] == pool.get("name") for p in cluster.get("nodePools", [])):
             raise HttpError(
@@ -287,9 +316,13 @@ class Container(RestService):
     def _get_pool(self, world: dict, params: dict, request: Request) -> Response:
         return Response(200, public(self._pool(world, params["name"])[1]))
 
+    def _list_pools(self, world: dict, params: dict, request: Request) -> Response:
+        cluster = self._cluster(world, params["parent"])
+        return Response(200, {"nodePools": [public(p) for p in cluster.get("nodePools", [])]})
+
     def _delete_pool(self, world: dict, params: dict, request: Request) -> Response:
         cluster, pool = self._pool(world, params["name"])
-        self._busy(world, cluster)
+        self._busy(world, cluster, pool["name"])
         pool["status"] = "STOPPING"
         location = params["name"].split("/clusters/")[0]
         return self._start(
