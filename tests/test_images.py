@@ -297,10 +297,34 @@ def test_binauth_dry_run_then_enforce_then_down_restores(built, oasis, cloud_dir
     }
 
 
-def test_binauth_before_any_build_is_refused(deployed, oasis):
+def test_binauth_before_any_build_is_refused(deployed, oasis, requests_log):
     result = oasis("--local", "binauth")
     assert result.code == 3
+    assert "attestors/built-by-cloud-build does not exist yet" in result.stderr
     assert "Run `oasis build-images` first" in result.stderr
+    assert [r for r in requests_log() if r["method"] == "PUT"] == []  # no updatePolicy
+
+
+def test_binauth_follows_the_attestor_not_the_ledger(deployed, oasis, cloud_dir):
+    """The attestor decides, live: one made outside oasis (by an earlier build or by
+    hand) is enough, though oasis has built no image."""
+    from google.cloud import binaryauthorization_v1
+
+    with LocalCloud(cloud_dir) as cloud:
+        client = gapic(
+            cloud, binaryauthorization_v1.BinauthzManagementServiceV1Client, "binaryauthorization"
+        )
+        client.create_attestor(
+            parent="projects/oasis-local",
+            attestor_id="built-by-cloud-build",
+            attestor={
+                "user_owned_grafeas_note": {"note_reference": "projects/oasis-local/notes/n"}
+            },
+        )
+    result = oasis("--local", "binauth")
+    assert result.code == 0, result.stderr
+    rule = policy(cloud_dir)["clusterAdmissionRules"]["us-south1.oasis-h200"]
+    assert rule["requireAttestationsBy"] == ["projects/oasis-local/attestors/built-by-cloud-build"]
 
 
 def test_status_json_lists_the_build_of_each_image(built, oasis):

@@ -127,3 +127,19 @@ def test_bucket_iam_with_stale_etag_fails_precondition(storage_client):
     with pytest.raises(exceptions.PreconditionFailed):
         bucket.set_iam_policy(stale)
     assert bucket.get_iam_policy()["roles/storage.objectViewer"] == {"user:ada@example.com"}
+
+
+def test_an_attestor_needs_its_note_and_a_free_id(client):
+    from google.cloud import binaryauthorization_v1
+
+    binauthz = client(
+        binaryauthorization_v1, "BinauthzManagementServiceV1Client", "binaryauthorization"
+    )
+    parent = f"projects/{PROJECT}"
+    with pytest.raises(exceptions.BadRequest, match="noteReference"):
+        binauthz.create_attestor(parent=parent, attestor_id="a1", attestor={})
+    note = {"user_owned_grafeas_note": {"note_reference": f"{parent}/notes/n"}}
+    binauthz.create_attestor(parent=parent, attestor_id="a1", attestor=note)
+    with pytest.raises(exceptions.Conflict, match="already exists"):
+        binauthz.create_attestor(parent=parent, attestor_id="a1", attestor=note)
+    assert binauthz.get_attestor(name=f"{parent}/attestors/a1").name == f"{parent}/attestors/a1"

@@ -6,6 +6,7 @@ from oasis_cli import deploy, graphs
 from oasis_cli.commands.outcome import finish
 from oasis_cli.errors import PreflightError
 from oasis_cli.options import Options
+from oasis_cli.resources.binauth import ATTESTOR, attestor_exists
 from oasis_cli.session import open_session
 
 
@@ -30,15 +31,15 @@ def build_images(opts: Options, *, only: str, force: bool) -> None:
 
 def binauth(opts: Options, *, enforce: bool) -> None:
     """Require Cloud Build attestations for the cluster's images (dry-run unless
-    `enforce`); refuses before any image was built (the attestor does not exist)."""
+    `enforce`); refuses, before changing anything, while the attestor does not exist."""
     with open_session(opts, "binauth", detect_ip=False) as context:
         graph = graphs.binauth_rule(context.deployment, enforce=enforce)
         graphs.require(context.ledger, graph, "binauth")
-        if context.ledger.get("image:base") is None:
+        if not attestor_exists(context.cloud):
             raise PreflightError(
-                "the built-by-cloud-build attestor appears with the first image Cloud Build "
-                "builds, and no image has been built.",
-                hint="Run `oasis build-images` first.",
+                f"the attestor projects/{context.cloud.project}/attestors/{ATTESTOR} does not "
+                "exist yet: Cloud Build creates it with the first image it builds.",
+                hint="Run `oasis build-images` first, then `oasis binauth` again.",
             )
         outcome = deploy.up(context, graph)
     finish(opts, context, outcome, "binauth", retry="oasis binauth")

@@ -40,6 +40,21 @@ def binauth_nodes(d: Deployment, *, enforce: bool) -> list[Node]:
     ]
 
 
+def attestor_exists(cloud: Cloud) -> bool:
+    """Whether the project has the `built-by-cloud-build` attestor, which a policy
+    naming it needs (updatePolicy refuses a rule naming an attestor that does not
+    exist); Cloud Build creates it with the first build it runs with attestations."""
+    from google.api_core import exceptions
+
+    name = f"projects/{cloud.project}/attestors/{ATTESTOR}"
+    with api_errors(name):
+        try:
+            Policy()._client(cloud).get_attestor(name=name)
+        except exceptions.NotFound:
+            return False
+    return True
+
+
 class Policy(Converging):
     kind = "binaryauthorization.policy"
 

@@ -1,6 +1,9 @@
 """Binary Authorization v1 as the local cloud serves it: the project's singleton
-policy (get/update) and attestors (get/list; Cloud Build creates
-`built-by-cloud-build`).
+policy (get/update) and attestors (get/list/create; Cloud Build creates
+`built-by-cloud-build`). A create names the attestor by `attestorId`, needs the
+Container Analysis note it is bound to (`userOwnedGrafeasNote.noteReference`,
+projects/*/notes/*) and answers ALREADY_EXISTS for a taken id
+(https://cloud.google.com/binary-authorization/docs/reference/rest/v1/projects.attestors/create).
 
 A project starts with Google's default policy (allow all, Google-maintained system
 images exempt). Rules kept on update: the name is the project's policy, a default
@@ -21,6 +24,8 @@ from oasis_cli.localcloud.infra.rest import Handler, RestService, normalize, tim
 
 CLUSTER_KEY = re.compile(r"^[a-z0-9-]+\.[a-z0-9-]+$")
 ATTESTOR = re.compile(r"^projects/[^/]+/attestors/[^/]+$")
+ATTESTOR_ID = re.compile(r"^[a-zA-Z0-9_-]{1,100}$")
+NOTE = re.compile(r"^projects/[^/]+/notes/[^/]+$")
 
 
 def default_policy(project: str) -> dict[str, Any]:
@@ -49,6 +54,7 @@ class BinaryAuthorization(RestService):
             "binaryauthorization.projects.updatePolicy": self._update_policy,
             "binaryauthorization.projects.attestors.get": self._get_attestor,
             "binaryauthorization.projects.attestors.list": self._list_attestors,
+            "binaryauthorization.projects.attestors.create": self._create_attestor,
         }
 
     def _policy(self, world: dict, name: str) -> dict[str, Any]:
@@ -106,6 +112,23 @@ class BinaryAuthorization(RestService):
         if attestor is None:
             raise HttpError(404, f"Attestor {params['name']} not found.", "notFound")
         return Response(200, attestor)
+
+    def _create_attestor(self, world: dict, params: dict, request: Request) -> Response:
+        from google.cloud import binaryauthorization_v1
+
+        attestor_id = request.param("attestorId") or ""
+        if not ATTESTOR_ID.match(attestor_id):
+            raise HttpError(400, f"Invalid attestor id {attestor_id!r}.")
+        body = normalize(binaryauthorization_v1.Attestor, request.body or {}, "attestor")
+        note = body.get("userOwnedGrafeasNote", {}).get("noteReference", "")
+        if not NOTE.match(note):
+            raise HttpError(400, "userOwnedGrafeasNote.noteReference must be projects/*/notes/*.")
+        name = f"{params['parent']}/attestors/{attestor_id}"
+        attestors = self.table(world, "attestors")
+        if name in attestors:
+            raise HttpError(409, f"Attestor {name} already exists.", "alreadyExists")
+        attestors[name] = {**body, "name": name, "updateTime": timestamp(time.time())}
+        return Response(200, attestors[name])
 
     def _list_attestors(self, world: dict, params: dict, request: Request) -> Response:
         prefix = params["parent"] + "/attestors/"
