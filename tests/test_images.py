@@ -302,7 +302,8 @@ def test_binauth_before_any_build_is_refused(deployed, oasis, requests_log):
     assert result.code == 3
     assert "attestors/built-by-cloud-build does not exist yet" in result.stderr
     assert "Run `oasis build-images` first" in result.stderr
-    assert [r for r in requests_log() if r["method"] == "PUT"] == []  # no updatePolicy
+    writes = [r for r in requests_log() if r["service"] == "binaryauthorization"]
+    assert [r["method"] for r in writes] == ["GET"]  # the attestor, looked up; no update
 
 
 def test_binauth_follows_the_attestor_not_the_ledger(deployed, oasis, cloud_dir):
