@@ -239,6 +239,22 @@ def test_a_build_config_with_unknown_fields_is_refused_before_any_call(
     assert len(requests_log()) == before
 
 
+def test_a_custom_config_without_the_tag_substitution_builds(
+    contexts, deployed, oasis, cloud_dir, ledger
+):
+    """A config that pushes a fixed tag gets no `_TAG`, which Cloud Build would refuse
+    as a substitution the template does not use; the digest is still recorded."""
+    config = contexts / "base" / "cloudbuild.yaml"
+    config.write_text(config.read_text().replace("${_TAG}", "latest"))
+    result = oasis("--local", "build-images", "--only", "base")
+    assert result.code == 0, result.stderr
+    (build,) = builds(cloud_dir)
+    assert "_TAG" not in build["substitutions"]
+    assert build["images"] == ["${_REGISTRY}/ray-base:latest"]  # as sent; pushed by digest
+    ref = images_of(ledger)["image:base"]["outputs"]["ref"]
+    assert ref.startswith(f"{REGISTRY}/ray-base@sha256:")
+
+
 def test_down_deletes_the_images_and_the_staging_bucket(built, oasis, world):
     assert oasis("--local", "down", "--yes").code == 0
     left = [

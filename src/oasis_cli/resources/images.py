@@ -187,7 +187,10 @@ class Image(Converging):
             if not spec.get("base_image"):
                 return None
             substitutions["_BASE_IMAGE"] = spec["base_image"]
-        if tag:
+        if tag and _uses(spec["build"], "_TAG"):
+            # Cloud Build refuses a substitution its config does not use ("key in the
+            # substitution data is not matched in the template"); oasis needs no tag: it
+            # records the digest the build pushed.
             substitutions["_TAG"] = tag
         options = {**spec["build"].get("options", {}), "pool": {"name": spec["pool"]}}
         options.setdefault("logging", "GCS_ONLY")
