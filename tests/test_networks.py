@@ -19,7 +19,7 @@ def test_up_creates_exactly_the_spec_network_resources(deployed, world):
     assert kinds == {
         "compute#network": 3,
         "compute#subnetwork": 11,
-        "compute#firewall": 2,
+        "compute#firewall": 3,
         "compute#router": 2,
         "compute#address": 1,
     }
@@ -232,3 +232,14 @@ def test_down_delete_data_removes_the_bucket_with_its_objects(deployed, oasis, w
     result = oasis("--local", "down", "--delete-data", "--yes")
     assert result.code == 0, result.stderr
     assert [i["name"] for i in world() if i["service"] == "storage"] == []
+
+
+def test_the_load_balancer_proxies_may_reach_the_dashboard_port(deployed):
+    """The internal Ingress's proxies come from the proxy-only subnet; the Ingress
+    controller opens nothing for them, so `up` does (tcp:8265 only)."""
+    rule = deployed["oasis-mgmt-allow-proxies"]
+    proxy_subnet = deployed["oasis-proxy-only-sub"]
+    assert rule["network"].endswith("/global/networks/oasis-mgmt-net")
+    assert rule["direction"] == "INGRESS"
+    assert rule["sourceRanges"] == [proxy_subnet["ipCidrRange"]]
+    assert rule["allowed"] == [{"IPProtocol": "tcp", "ports": ["8265"]}]

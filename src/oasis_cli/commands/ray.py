@@ -11,7 +11,7 @@ from typing import Any
 
 from oasis_cli import deploy, graphs
 from oasis_cli.commands.outcome import finish
-from oasis_cli.config.names import Deployment
+from oasis_cli.config.names import DASHBOARD_PORT, Deployment
 from oasis_cli.errors import ConfigError, PreflightError
 from oasis_cli.kube.client import Kube, cluster_client, cluster_path, endpoint, pod_ready
 from oasis_cli.options import Options
@@ -19,7 +19,6 @@ from oasis_cli.session import Context, open_session
 from oasis_cli.ui import print_json
 
 DASHBOARD_SERVICE = "ray-dashboard-service"
-DASHBOARD_PORT = 8265
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 

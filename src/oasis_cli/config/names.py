@@ -18,6 +18,11 @@ COMPUTE_CLASS = "h200-ccc"
 POOL_SUFFIX = {"spot": "spot", "flex-start": "flex", "reservation": "res"}
 
 
+DASHBOARD_PORT = 8265
+"""The Ray dashboard's port: the internal Ingress's backend, the proxies' firewall rule
+and `oasis dashboard` all meet there."""
+
+
 @dataclass(frozen=True)
 class Names:
     """Resource names of one deployment (`{d}` is the deployment's name)."""
@@ -26,6 +31,7 @@ class Names:
     mgmt_subnet: str
     proxy_subnet: str
     mgmt_firewall: str
+    proxy_firewall: str  # the internal load balancer's proxies -> the dashboard pods
     mgmt_router: str
     mgmt_nat: str
     primary_network: str
@@ -72,6 +78,7 @@ class Names:
             mgmt_subnet=render(net.mgmt_subnet),
             proxy_subnet=render(net.proxy_subnet),
             mgmt_firewall=f"{d}-mgmt-internal",
+            proxy_firewall=f"{d}-mgmt-allow-proxies",
             mgmt_router=f"{d}-mgmt-router",
             mgmt_nat=f"{d}-mgmt-nat",
             primary_network=render(net.primary_network),

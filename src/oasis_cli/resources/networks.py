@@ -1,7 +1,8 @@
 """The three VPCs of SPEC section 3: their nodes and their kinds.
 
 Management VPC (cluster nic0): subnet with Private Google Access, proxy-only subnet,
-internal firewall, router + NAT. gVNIC VPC (nic1): subnet, firewall, router + NAT.
+internal firewall, the proxies' firewall, router + NAT. gVNIC VPC (nic1): subnet,
+firewall, router + NAT.
 RDMA VPC (nic2-9): RoCE network profile, MTU 8896, 8 subnets, no firewall, no NAT.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oasis_cli.config.names import Deployment
+from oasis_cli.config.names import DASHBOARD_PORT, Deployment
 from oasis_cli.graph import Node
 from oasis_cli.resources.base import Kind
 from oasis_cli.resources.compute import ComputeKind
@@ -45,6 +46,19 @@ def network_nodes(d: Deployment) -> list[Node]:
             role="ACTIVE",
         ),
         _firewall(d, "firewall:mgmt", names.mgmt_firewall, "network:mgmt", mgmt, net.mgmt_cidr),
+        # The internal Ingress's load balancer reaches the dashboard pods from the
+        # proxy-only subnet; GKE's how-to has you create this allow rule on the backend's
+        # container port, as the Ingress controller does not (https://cloud.google.com/
+        # kubernetes-engine/docs/how-to/internal-load-balance-ingress).
+        _firewall(
+            d,
+            "firewall:proxies",
+            names.proxy_firewall,
+            "network:mgmt",
+            mgmt,
+            net.proxy_cidr,
+            allowed=[{"I_p_protocol": "tcp", "ports": [str(DASHBOARD_PORT)]}],
+        ),
         _router(d, "router:mgmt", names.mgmt_router, names.mgmt_nat, "network:mgmt", mgmt),
         _network(d, "network:primary", primary),
         _subnet(
@@ -113,7 +127,16 @@ def _subnet(
     return Node(key, "compute.subnetwork", name, d.region, (dep,), spec)
 
 
-def _firewall(d: Deployment, key: str, name: str, dep: str, network: str, source: str) -> Node:
+def _firewall(
+    d: Deployment,
+    key: str,
+    name: str,
+    dep: str,
+    network: str,
+    source: str,
+    allowed: list[dict[str, Any]] | None = None,
+) -> Node:
+    """An ingress allow rule from `source` (all protocols unless `allowed` says)."""
     spec = {
         "name": name,
         "description": d.marker,
@@ -121,7 +144,7 @@ def _firewall(d: Deployment, key: str, name: str, dep: str, network: str, source
         "direction": "INGRESS",
         "priority": 1000,
         "source_ranges": [source],
-        "allowed": [{"I_p_protocol": "all"}],
+        "allowed": allowed or [{"I_p_protocol": "all"}],
     }
     return Node(key, "compute.firewall", name, "global", (dep,), spec)
 
