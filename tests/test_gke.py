@@ -24,7 +24,8 @@ def test_cluster_has_every_spec_setting(deployed):
     assert c["ipAllocationPolicy"]["useIpAliases"] is True
     assert c["networkConfig"]["datapathProvider"] == "ADVANCED_DATAPATH"
     assert c["networkConfig"]["enableMultiNetworking"] is True
-    assert c["privateClusterConfig"]["enablePrivateNodes"] is True
+    assert c["networkConfig"]["defaultEnablePrivateNodes"] is True
+    assert "privateClusterConfig" not in c  # its enablePrivateNodes is deprecated for this
     endpoints = c["controlPlaneEndpointsConfig"]
     assert endpoints["dnsEndpointConfig"].get("allowExternalTraffic", False) is False
     ip = endpoints["ipEndpointsConfig"]
@@ -86,7 +87,10 @@ def test_gpu_pools_share_the_h200_settings(deployed, pool):
         "enableIntegrityMonitoring": True,
     }
     assert config["labels"] == {CLASS: "h200-ccc"}
-    assert config["taints"] == [{"key": CLASS, "value": "h200-ccc", "effect": "NO_SCHEDULE"}]
+    assert config["taints"] == [
+        {"key": CLASS, "value": "h200-ccc", "effect": "NO_SCHEDULE"},
+        {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"},  # GKE's own
+    ]
     assert p["management"].get("autoRepair", False) is False
     assert p.get("initialNodeCount", 0) == 0
     assert p["locations"] == ["us-south1-b"]
@@ -99,6 +103,7 @@ def test_gpu_pools_share_the_h200_settings(deployed, pool):
 def test_spot_pool_autoscales_per_zone(deployed):
     p = deployed["oasis-h200-spot"]
     assert p["config"]["spot"] is True
+    assert p["config"]["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
     assert p["autoscaling"] == {"enabled": True, "maxNodeCount": 10}
 
 
@@ -122,6 +127,27 @@ def test_reservation_entry_adds_a_specific_reservation_pool(oasis, world):
         "key": "compute.googleapis.com/reservation-name",
         "values": ["h200-res"],
     }
+
+
+@pytest.mark.parametrize(
+    "reservation",
+    ["h200-res/reservationBlocks/block-1", "projects/owner-project/reservations/h200-res"],
+)
+def test_reservation_blocks_and_shared_reservations_are_accepted(oasis, world, reservation):
+    result = oasis("--local", "--set", f"gpu.capacity=reservation:{reservation}", "plan")
+    assert result.code == 0, result.stderr
+    assert "oasis-h200-res" in result.stdout
+    assert (
+        f'"{reservation}"'
+        in oasis(
+            "--local",
+            "--set",
+            f"gpu.capacity=reservation:{reservation}",
+            "plan",
+            "--output",
+            "json",
+        ).stdout
+    )
 
 
 def test_configured_version_below_the_minimums_is_refused(oasis, cloud_dir):

@@ -129,16 +129,22 @@ def _check_cross_field(config: Config) -> None:
             f"deployment: {config.deployment!r}: lowercase letters, digits and hyphens, "
             "starting with a letter, at most 20 characters (it prefixes every name)"
         )
-    expected_gpus = GPU_MACHINES.get(config.gpu.machine_type)
-    if expected_gpus is None:
+    gpu = config.gpu
+    machine = GPU_MACHINES.get(gpu.machine_type)
+    if machine is None:
         problems.append(
-            f"gpu.machine_type: {config.gpu.machine_type!r}: unknown; one of "
-            + ", ".join(GPU_MACHINES)
+            f"gpu.machine_type: {gpu.machine_type!r}: unknown; one of " + ", ".join(GPU_MACHINES)
         )
-    elif config.gpu.count > expected_gpus:
-        problems.append(
-            f"gpu.count: {config.gpu.count}: {config.gpu.machine_type} has {expected_gpus} GPUs"
-        )
+    else:
+        accelerator, count = machine
+        if gpu.count != count:
+            problems.append(
+                f"gpu.count: {gpu.count}: {gpu.machine_type} comes with exactly {count} GPUs"
+            )
+        if gpu.accelerator != accelerator:
+            problems.append(
+                f"gpu.accelerator: {gpu.accelerator!r}: {gpu.machine_type} has {accelerator}"
+            )
     net = config.network
     ranges = {
         "network.mgmt_cidr": net.mgmt_cidr,

@@ -17,15 +17,24 @@ GCP_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 DOCKER_REFERENCE = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[\w][\w.-]{0,127})?$")
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
-CAPACITY_ENTRY = re.compile(r"^(spot|flex-start|reservation:[a-z]([-a-z0-9]{0,61}[a-z0-9])?)$")
+_NAME = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+CAPACITY_ENTRY = re.compile(
+    rf"^(spot|flex-start|reservation:(projects/[a-z][a-z0-9-]{{4,28}}[a-z0-9]/reservations/)?"
+    rf"{_NAME}(/reservationBlocks/{_NAME})?)$"
+)
+"""A reservation is named as GKE's `--reservation` takes it: `NAME`, a block of it
+`NAME/reservationBlocks/BLOCK`, or a shared one `projects/OWNER/reservations/NAME`
+(https://cloud.google.com/kubernetes-engine/docs/how-to/consuming-reservations)."""
 
-# GPUs per machine for the accelerator-optimized machine types oasis supports.
-GPU_MACHINES: Mapping[str, int] = {
-    "a3-ultragpu-8g": 8,
-    "a3-megagpu-8g": 8,
-    "a3-highgpu-8g": 8,
-    "a4-highgpu-8g": 8,
+GPU_MACHINES: Mapping[str, tuple[str, int]] = {
+    "a3-ultragpu-8g": ("nvidia-h200-141gb", 8),
+    "a3-megagpu-8g": ("nvidia-h100-mega-80gb", 8),
+    "a3-highgpu-8g": ("nvidia-h100-80gb", 8),
+    "a4-highgpu-8g": ("nvidia-b200", 8),
 }
+"""The accelerator-optimized machine types oasis supports, with the GPU model and the
+fixed GPU count each comes with (https://cloud.google.com/compute/docs/gpus): a
+node pool must attach exactly that many."""
 RDMA_SUBNETS = 8
 
 
@@ -126,7 +135,8 @@ class GpuSettings(Section):
         list[str],
         Field(
             description='Capacity sources in priority order: "spot", "flex-start", '
-            '"reservation:<name>" (one GPU node pool each).'
+            '"reservation:<name>" (or <name>/reservationBlocks/<block>, or '
+            "projects/<owner>/reservations/<name> for a shared one; one GPU node pool each)."
         ),
     ] = ["spot", "flex-start"]
     max_nodes: Annotated[int, Field(description="Max GPU nodes per pool.", ge=1, le=1000)] = 10
@@ -139,7 +149,8 @@ class GpuSettings(Section):
         for entry in value:
             if not CAPACITY_ENTRY.match(entry):
                 raise ValueError(
-                    f"unknown entry {entry!r}; use spot, flex-start or reservation:<name>"
+                    f"unknown entry {entry!r}; use spot, flex-start or reservation:<name> "
+                    "(<name>/reservationBlocks/<block>, projects/<owner>/reservations/<name>)"
                 )
         kinds = [e.split(":")[0] for e in value]
         if len(set(kinds)) != len(kinds):

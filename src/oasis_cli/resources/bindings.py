@@ -30,18 +30,20 @@ def binding_nodes(d: Deployment) -> list[Node]:
     names = d.names
     cluster = f"serviceAccount:{email(d.project, names.cluster_service_account)}"
     builder = f"serviceAccount:{email(d.project, names.builder_service_account)}"
-    agent = "serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com"
     ray = d.config.ray
     ksa = d.names.ray_service_account
     principal = (
         "principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/"
         f"{d.project}.svc.id.goog/subject/ns/{ray.namespace}/sa/{ksa}"
     )
+    # GKE's documented minimum for a node service account is
+    # roles/container.defaultNodeServiceAccount (logging, monitoring, metadata); the
+    # nodes also pull oasis's images. The GKE service agent needs nothing: its own role
+    # covers networks of its project (compute.networkUser is for Shared VPC)
+    # (https://cloud.google.com/kubernetes-engine/docs/how-to/service-accounts).
     project_pairs = [
-        ["roles/logging.logWriter", cluster],
-        ["roles/monitoring.metricWriter", cluster],
+        ["roles/container.defaultNodeServiceAccount", cluster],
         ["roles/artifactregistry.reader", cluster],
-        ["roles/compute.networkUser", agent],
         ["roles/logging.logWriter", builder],
         ["roles/artifactregistry.writer", builder],
     ]

@@ -65,8 +65,10 @@ def cluster_nodes(d: Deployment) -> list[Node]:
         "network_config": {
             "datapath_provider": "ADVANCED_DATAPATH",
             "enable_multi_networking": True,
+            # privateClusterConfig.enablePrivateNodes is deprecated for this
+            # (https://cloud.google.com/kubernetes-engine/docs/how-to/latest/network-isolation)
+            "default_enable_private_nodes": True,
         },
-        "private_cluster_config": {"enable_private_nodes": True},
         "control_plane_endpoints_config": {
             "dns_endpoint_config": {"allow_external_traffic": False},
             "ip_endpoints_config": {
@@ -157,7 +159,11 @@ def _pool(d: Deployment, service_account: str, entry: str) -> Node:
         "max_node_count": gpu.max_nodes,
     }
     if kind == "spot":
-        config["spot"] = True
+        # Spot VMs would otherwise consume a matching reservation first ("ANY" is the
+        # default affinity); the reservation has a pool of its own.
+        config.update(
+            spot=True, reservation_affinity={"consume_reservation_type": "NO_RESERVATION"}
+        )
     elif kind == "flex-start":
         config.update(
             flex_start=True,
@@ -341,7 +347,13 @@ class NodePool(_GkeKind):
         return labelled(observed.get("config", {}).get("resource_labels"), wanted)
 
     def compare(self, node: Node, observed: Mapping[str, Any]) -> list[Change]:
-        return diff(self._pool_spec(node), observed)
+        """Drift from the spec; taints GKE adds to a GPU pool on its own (keys oasis
+        does not set, such as nvidia.com/gpu) are GKE's, not drift. Labels are compared
+        by the keys oasis sets already."""
+        config = dict(observed.get("config", {}))
+        ours = {t["key"] for t in node.spec.get("config", {}).get("taints", [])}
+        config["taints"] = [t for t in config.get("taints", []) if t.get("key") in ours]
+        return diff(self._pool_spec(node), {**observed, "config": config})
 
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
         return {"version": observed.get("version")}

@@ -293,6 +293,7 @@ class Container(RestService):
                 "alreadyExists",
             )
         rules.check_pool(world, project, location, cluster, pool)
+        rules.add_gpu_taint(cluster, pool)
         path = f"{cluster_path}/nodePools/{pool['name']}"
         pool.update(
             {

@@ -79,6 +79,25 @@ def check_cluster(world: dict, project: str, location: str, cluster: dict) -> No
         check_pool(world, project, location, cluster, pool_spec)
 
 
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
+
+
+def add_gpu_taint(cluster: dict, pool: dict) -> None:
+    """GKE taints a GPU node pool `nvidia.com/gpu=present:NoSchedule` when the cluster
+    has a pool without GPUs (https://cloud.google.com/kubernetes-engine/docs/how-to/
+    gpus#taint), and the taint is part of the pool's config: a second one of the same
+    key is refused "Found more than one taint with key nvidia.com/gpu"
+    (hashicorp/terraform-provider-google#7928)."""
+    config = pool.setdefault("config", {})
+    if not config.get("accelerators"):
+        return
+    if not any(not p.get("config", {}).get("accelerators") for p in cluster.get("nodePools", [])):
+        return
+    taints = config.setdefault("taints", [])
+    if not any(t.get("key") == GPU_TAINT["key"] for t in taints):
+        taints.append(dict(GPU_TAINT))
+
+
 def check_pool(world: dict, project: str, location: str, cluster: dict, pool: dict) -> None:
     name = pool.get("name", "")
     if not NAME.match(name):
