@@ -68,3 +68,15 @@ def test_a_version_gke_does_not_offer_fails(oasis):
     result = oasis("--local", "--set", "cluster.version=1.35.0-gke.100", "doctor")
     assert result.code == 3
     assert "is not offered in us-south1" in result.stdout
+
+
+def test_the_version_is_the_release_channels_default(oasis):
+    """A new cluster gets its channel's default, which is not the server config's
+    defaultClusterVersion (the default without a channel)."""
+    checks = {c["name"]: c for c in oasis("--local", "doctor", "--output", "json").json()["checks"]}
+    assert checks["gke version"]["detail"] == ("1.33.5-gke.1080000 (the REGULAR channel's default)")
+    stable = oasis(
+        "--local", "--set", "cluster.release_channel=STABLE", "doctor", "--output", "json"
+    )
+    detail = {c["name"]: c["detail"] for c in stable.json()["checks"]}["gke version"]
+    assert detail == "1.32.4-gke.1415000 (the STABLE channel's default)"

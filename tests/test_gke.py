@@ -384,3 +384,35 @@ def test_gpu_pools_are_created_in_parallel(oasis, monkeypatch, cloud_dir):
     assert len(pools) == 2
     (_, first_end), (second_start, _) = pools
     assert second_start < first_end
+
+
+def test_a_cluster_upgraded_by_its_channel_is_not_drift(oasis, world):
+    """Created at an older version, the cluster is upgraded by the Regular channel (at
+    once at latency scale 0); `plan` sees no change, and never plans a downgrade."""
+    older = ("--local", "--set", "cluster.version=1.32.4-gke.1415000")
+    assert oasis(*older, "up", "--yes").code == 0
+    (cluster,) = [i["resource"] for i in world() if i["kind"] == "container#cluster"]
+    assert cluster["releaseChannel"] == {"channel": "REGULAR"}
+    assert cluster["currentMasterVersion"] == "1.33.5-gke.1080000"
+    plan = oasis(*older, "plan")
+    assert plan.code == 0
+    assert "0 to change" in plan.stdout
+
+
+def test_pin_version_keeps_the_minor_as_the_a3_ultra_blueprint_does(oasis, world):
+    pinned = (
+        "--local",
+        "--set",
+        "cluster.version=1.32.4-gke.1415000",
+        "--set",
+        "cluster.pin_version=true",
+    )
+    assert oasis(*pinned, "up", "--yes").code == 0
+    (cluster,) = [i["resource"] for i in world() if i["kind"] == "container#cluster"]
+    assert cluster["currentMasterVersion"] == "1.32.4-gke.1415000"
+    (exclusion,) = cluster["maintenancePolicy"]["window"]["maintenanceExclusions"].values()
+    assert exclusion["maintenanceExclusionOptions"] == {
+        "scope": "NO_MINOR_OR_NODE_UPGRADES",
+        "endTimeBehavior": "UNTIL_END_OF_SUPPORT",
+    }
+    assert "0 to change" in oasis(*pinned, "plan").stdout

@@ -160,7 +160,12 @@ def checks(cloud: Cloud, d: Deployment) -> list[Check]:
 
     def versions() -> Check:
         config = cloud.container().get_server_config(name=f"{project}/locations/{d.region}")
-        version = d.config.cluster.version or config.default_cluster_version
+        # A new cluster is enrolled in its release channel and gets the channel's
+        # default, not `defaultClusterVersion` (the default without a channel).
+        wanted = d.config.cluster.release_channel
+        channel = next((c for c in config.channels if c.channel.name == wanted), None)
+        default = channel.default_version if channel else config.default_cluster_version
+        version = d.config.cluster.version or default
         problems = version_problems(version, d.config)
         if d.config.cluster.version and version not in config.valid_master_versions:
             problems.append(f"{version!r} is not offered in {d.region}")
@@ -171,7 +176,7 @@ def checks(cloud: Cloud, d: Deployment) -> list[Check]:
                 "; ".join(problems),
                 "Set cluster.version to a newer version GKE offers.",
             )
-        source = "configured" if d.config.cluster.version else "the region's default"
+        source = "configured" if d.config.cluster.version else f"the {wanted} channel's default"
         return Check("gke version", "ok", f"{version} ({source})")
 
     steps = [

@@ -90,8 +90,21 @@ class ClusterSettings(Section):
     name: Annotated[str, Field(description="GKE cluster name.")] = "{deployment}-h200"
     version: Annotated[
         str | None,
-        Field(description="GKE version; unset means the release channel's default."),
+        Field(
+            description="GKE version to create the cluster with; unset means the release "
+            "channel's default. The channel upgrades it later unless pin_version is set."
+        ),
     ] = None
+    release_channel: Annotated[
+        str, Field(description="Release channel: RAPID, REGULAR, STABLE or EXTENDED.")
+    ] = "REGULAR"
+    pin_version: Annotated[
+        bool,
+        Field(
+            description="Keep the minor version: a maintenance exclusion of minor and node "
+            "upgrades until the version's end of support (as Google's A3 Ultra blueprint)."
+        ),
+    ] = False
     authorized_networks: Annotated[
         list[str],
         Field(
@@ -117,6 +130,13 @@ class ClusterSettings(Section):
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         return [_parse_cidr(v) for v in value]
+
+    @field_validator("release_channel", mode="after")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if value not in ("RAPID", "REGULAR", "STABLE", "EXTENDED"):
+            raise ValueError("must be RAPID, REGULAR, STABLE or EXTENDED")
+        return value
 
 
 class GpuSettings(Section):

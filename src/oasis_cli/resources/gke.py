@@ -1,13 +1,9 @@
-"""The GKE cluster and its H200 node pools (SPEC section 3).
+"""The GKE cluster (SPEC section 3), and what it shares with its node pools
+(`nodepools`): paths, operations, waiting until RUNNING, deleting.
 
 The cluster is regional with node locations [zone], on the management VPC, private
 nodes, multi-networking on Dataplane V2, Workload Identity, and the add-ons the
-platform needs. One GPU node pool per capacity entry, each with the gVNIC network
-and the 8 RDMA subnets as additional node networks, in NIC order. The pools are
-created and deleted in parallel: "GKE only allows one cluster-level operation or one
-operation per node pool to run at the same time"
-(https://cloud.google.com/kubernetes-engine/docs/troubleshooting/concurrent-operations),
-and a call refused because an incompatible operation runs is retried with backoff.
+platform needs; it is enrolled in a release channel, which upgrades it.
 """
 
 from __future__ import annotations
@@ -17,9 +13,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config.names import Deployment
-from oasis_cli.errors import CloudError, OperationFailed
+from oasis_cli.config.versions import gke_version
+from oasis_cli.errors import CloudError
 from oasis_cli.gcp.errors import (
-    account_not_visible,
     api_errors,
     transient_retry,
     until_account_is_usable,
@@ -45,9 +41,19 @@ if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
-CLASS_LABEL = "cloud.google.com/compute-class"
-FLEX_MAX_RUN = "604800s"
-POOL_SUFFIX = {"spot": "spot", "flex-start": "flex", "reservation": "res"}
+PIN = "oasis-no-minor-or-node-upgrades"
+PIN_WINDOW = {
+    "start_time": "2025-12-01T00:00:00Z",
+    "maintenance_exclusion_options": {
+        "scope": "NO_MINOR_OR_NODE_UPGRADES",
+        "end_time_behavior": "UNTIL_END_OF_SUPPORT",
+    },
+}
+"""`cluster.pin_version`: the release channel keeps patching the control plane but
+makes no minor or node upgrade until the minor's end of support, as Google's A3 Ultra
+blueprint pins its clusters (GoogleCloudPlatform/cluster-toolkit
+examples/gke-a3-ultragpu/gke-a3-ultragpu.yaml: release_channel REGULAR plus a
+NO_MINOR_OR_NODE_UPGRADES exclusion, UNTIL_END_OF_SUPPORT)."""
 
 
 def cluster_nodes(d: Deployment) -> list[Node]:
@@ -119,97 +125,24 @@ def cluster_nodes(d: Deployment) -> list[Node]:
             }
         ],
     }
+    spec["release_channel"] = {"channel": config.cluster.release_channel}
+    if config.cluster.pin_version:
+        spec["maintenance_policy"] = {"window": {"maintenance_exclusions": {PIN: PIN_WINDOW}}}
     if config.cluster.version:
         spec["initial_cluster_version"] = config.cluster.version
     deps = ("apis", "network:mgmt", "subnet:mgmt", "sa:cluster")
-    cluster = Node("cluster", "container.cluster", spec["name"], region, deps, spec)
-    return [cluster, *(_pool(d, cluster_sa, entry) for entry in config.gpu.capacity)]
+    return [Node("cluster", "container.cluster", spec["name"], region, deps, spec)]
 
 
-def _pool(d: Deployment, service_account: str, entry: str) -> Node:
-    gpu = d.config.gpu
-    kind, _, reservation = entry.partition(":")
-    name = d.pool_name(entry)
-    networks = [{"network": vpc, "subnetwork": subnet} for vpc, subnet in d.node_networks()]
-    config: dict[str, Any] = {
-        "machine_type": gpu.machine_type,
-        "accelerators": [
-            {
-                "accelerator_count": str(gpu.count),
-                "accelerator_type": gpu.accelerator,
-                "gpu_driver_installation_config": {"gpu_driver_version": gpu.driver},
-            }
-        ],
-        "service_account": service_account,
-        "oauth_scopes": [CLOUD_PLATFORM],
-        "gvnic": {"enabled": True},
-        "gcfs_config": {"enabled": True},
-        "ephemeral_storage_local_ssd_config": {"local_ssd_count": 32},
-        "shielded_instance_config": {
-            "enable_secure_boot": True,
-            "enable_integrity_monitoring": True,
-        },
-        "labels": {CLASS_LABEL: d.names.compute_class},
-        "taints": [{"key": CLASS_LABEL, "value": d.names.compute_class, "effect": "NO_SCHEDULE"}],
-        "resource_labels": d.label,
-    }
-    autoscaling: dict[str, Any] = {
-        "enabled": True,
-        "min_node_count": 0,
-        "max_node_count": gpu.max_nodes,
-    }
-    if kind == "spot":
-        # Spot VMs would otherwise consume a matching reservation first ("ANY" is the
-        # default affinity); the reservation has a pool of its own.
-        config.update(
-            spot=True, reservation_affinity={"consume_reservation_type": "NO_RESERVATION"}
-        )
-    elif kind == "flex-start":
-        config.update(
-            flex_start=True,
-            max_run_duration=FLEX_MAX_RUN,
-            reservation_affinity={"consume_reservation_type": "NO_RESERVATION"},
-            disk_type="hyperdisk-balanced",
-            disk_size_gb=100,
-        )
-        autoscaling = {
-            "enabled": True,
-            "total_min_node_count": 0,
-            "total_max_node_count": gpu.max_nodes,
-            "location_policy": "ANY",
-        }
-    else:
-        config["reservation_affinity"] = {
-            "consume_reservation_type": "SPECIFIC_RESERVATION",
-            "key": "compute.googleapis.com/reservation-name",
-            "values": [reservation],
-        }
-    spec = {
-        "name": name,
-        "initial_node_count": 0,
-        "locations": [d.zone],
-        "config": config,
-        "autoscaling": autoscaling,
-        "management": {"auto_repair": False, "auto_upgrade": True},
-        "network_config": {"additional_node_network_configs": networks},
-    }
-    deps = (
-        "cluster",
-        "sa:cluster",
-        "subnet:primary",
-        *(f"subnet:rdma-{i}" for i in range(len(d.rdma_subnets))),
-    )
-    return Node(
-        f"nodepool:{POOL_SUFFIX[kind]}",
-        "container.nodePool",
-        name,
-        d.region,
-        deps,
-        {**spec, "cluster": d.names.cluster},
-    )
+def _older(live: str, wanted: str) -> bool:
+    """Whether GKE version `live` is older than `wanted` (unparseable: different)."""
+    try:
+        return gke_version(live) < gke_version(wanted)
+    except ValueError:
+        return live != wanted
 
 
-class _GkeKind(Kind):
+class GkeKind(Kind):
     """What clusters and node pools share: paths, operations, waiting until RUNNING,
     deleting."""
 
@@ -272,7 +205,7 @@ class _GkeKind(Kind):
         return latest
 
 
-class Cluster(_GkeKind):
+class Cluster(GkeKind):
     delete_method = "delete_cluster"
     kind = "container.cluster"
 
@@ -294,10 +227,11 @@ class Cluster(_GkeKind):
         }
         changes = diff(spec, observed)
         version = node.spec.get("initial_cluster_version")
-        if version and observed.get("current_master_version") != version:
-            changes.append(
-                Change("current_master_version", observed.get("current_master_version"), version)
-            )
+        live = observed.get("current_master_version") or ""
+        if version and _older(live, version):
+            # a channel upgrades a cluster (never downgrades): a newer live version is
+            # the channel at work, not drift
+            changes.append(Change("current_master_version", live, version))
         return changes
 
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
@@ -325,66 +259,4 @@ class Cluster(_GkeKind):
         return self.outputs(self.observe(cloud, node) or {})
 
 
-class NodePool(_GkeKind):
-    delete_method = "delete_node_pool"
-    kind = "container.nodePool"
-
-    def _path(self, cloud: Cloud, node: Node) -> str:
-        return (
-            f"{self._location(cloud, node)}/clusters/{node.spec['cluster']}/nodePools/{node.name}"
-        )
-
-    def _get(self, cloud: Cloud, name: str) -> Any:
-        return self._client(cloud).get_node_pool(
-            name=name, retry=transient_retry(cloud.poll.initial_s)
-        )
-
-    def _pool_spec(self, node: Node) -> dict[str, Any]:
-        return {k: v for k, v in node.spec.items() if k != "cluster"}
-
-    def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
-        wanted = node.spec.get("config", {}).get("resource_labels", {})
-        return labelled(observed.get("config", {}).get("resource_labels"), wanted)
-
-    def compare(self, node: Node, observed: Mapping[str, Any]) -> list[Change]:
-        """Drift from the spec; taints GKE adds to a GPU pool on its own (keys oasis
-        does not set, such as nvidia.com/gpu) are GKE's, not drift. Labels are compared
-        by the keys oasis sets already."""
-        config = dict(observed.get("config", {}))
-        ours = {t["key"] for t in node.spec.get("config", {}).get("taints", [])}
-        config["taints"] = [t for t in config.get("taints", []) if t.get("key") in ours]
-        return diff(self._pool_spec(node), {**observed, "config": config})
-
-    def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
-        return {"version": observed.get("version")}
-
-    def create(
-        self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
-    ) -> dict[str, Any]:
-        from google.cloud import container_v1
-
-        pool = to_message(container_v1.NodePool, self._pool_spec(node))
-        parent = self._path(cloud, node).rsplit("/nodePools/", 1)[0]
-        with api_errors(f"{node.key} ({node.name})"):
-            try:
-                operation = self._client(cloud).create_node_pool(
-                    parent=parent,
-                    node_pool=pool,
-                    retry=until_cluster_is_free(
-                        cloud.poll.initial_s, cloud.poll.deadline_s, account_not_visible
-                    ),
-                )
-            except already_exists() as exc:
-                return self.outputs(self.adopt_existing(cloud, node, exc))
-            try:
-                self._wait(cloud, node, operation, on_operation)
-            except OperationFailed as failed:
-                raise CloudError(
-                    f"{node.key} ({node.name})",
-                    str(failed),
-                    hint="GPU capacity may be exhausted: try another capacity entry or zone.",
-                ) from None
-        return self.outputs(self.observe(cloud, node) or {})
-
-
-KINDS: tuple[Kind, ...] = (Cluster(), NodePool())
+KINDS: tuple[Kind, ...] = (Cluster(),)

@@ -18,7 +18,8 @@ import uuid
 from typing import Any
 
 from oasis_cli.localcloud.gcp import container_rules as rules
-from oasis_cli.localcloud.gcp.container_rules import DEFAULT_VERSION, NAME, VERSIONS
+from oasis_cli.localcloud.gcp import container_versions as versions
+from oasis_cli.localcloud.gcp.container_rules import NAME
 from oasis_cli.localcloud.infra import operations
 from oasis_cli.localcloud.infra.http import HttpError, Request, Response
 from oasis_cli.localcloud.infra.rest import Handler, RestService, normalize, public, timestamp
@@ -120,10 +121,15 @@ class Container(RestService):
 
     def advance(self, world: dict[str, Any]) -> None:
         clusters = self.table(world, "clusters")
+        now = time.time()
         for op in operations.due(world, self.service):
             op["status"] = "DONE"
-            op["endTime"] = timestamp(time.time())
+            op["endTime"] = timestamp(now)
             self._finish(clusters, op)
+        for cluster in clusters.values():
+            idle = not cluster.get("_operation") and not cluster.get("_pool_operations")
+            if cluster["status"] == "RUNNING" and idle and cluster.get("_upgrade_at", 0) <= now:
+                versions.auto_upgrade(cluster)
 
     def _finish(self, clusters: dict[str, Any], op: dict[str, Any]) -> None:
         cluster_path = op["_target"].split("/nodePools/")[0]
@@ -173,23 +179,7 @@ class Container(RestService):
         return Response(200, {"operations": ops})
 
     def _server_config(self, world: dict, params: dict, request: Request) -> Response:
-        return Response(
-            200,
-            {
-                "defaultClusterVersion": DEFAULT_VERSION,
-                "validMasterVersions": list(reversed(VERSIONS)),
-                "validNodeVersions": list(reversed(VERSIONS)),
-                "defaultImageType": "COS_CONTAINERD",
-                "channels": [
-                    {
-                        "channel": channel,
-                        "defaultVersion": DEFAULT_VERSION,
-                        "validVersions": list(reversed(VERSIONS)),
-                    }
-                    for channel in ("RAPID", "REGULAR", "STABLE")
-                ],
-            },
-        )
+        return Response(200, versions.server_config())
 
     # --- clusters --------------------------------------------------------------------
 
@@ -213,9 +203,7 @@ class Container(RestService):
         if path in self.table(world, "clusters"):
             raise HttpError(409, f"Already exists: {path}.", "alreadyExists")
         rules.check_cluster(world, project, location, cluster)
-        version = cluster.get("initialClusterVersion", DEFAULT_VERSION)
-        if version in ("latest", "-"):
-            version = VERSIONS[-1]
+        version = versions.enroll(cluster)
         now = time.time()
         cluster.update(
             {
@@ -225,6 +213,7 @@ class Container(RestService):
                 "currentMasterVersion": version,
                 "currentNodeVersion": version,
                 "createTime": timestamp(now),
+                "_upgrade_at": now + self.latency(versions.AUTO_UPGRADE_S),
                 "masterAuth": {
                     "clusterCaCertificate": base64.b64encode(
                         ca_certificate(self.store.directory)

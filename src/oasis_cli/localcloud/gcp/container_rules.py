@@ -9,14 +9,13 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from oasis_cli.localcloud.gcp.container_versions import VERSIONS
 from oasis_cli.localcloud.gcp.projects import service_account_exists
 from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import HttpError
 
 NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$")
 ROCE = re.compile(r"networkProfiles/([a-z]+-[a-z]+\d+-[a-z])-vpc-roce$")
-VERSIONS = ["1.31.6-gke.1020000", "1.32.4-gke.1415000", "1.33.5-gke.1080000", "1.34.1-gke.1431000"]
-DEFAULT_VERSION = "1.33.5-gke.1080000"
 GPUS = {
     "a3-ultragpu-8g": ("nvidia-h200-141gb", 8),
     "a3-megagpu-8g": ("nvidia-h100-mega-80gb", 8),
