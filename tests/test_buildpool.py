@@ -109,3 +109,81 @@ def test_peering_needs_a_reserved_range_and_keeps_it_in_use(clients, local_cloud
     assert created.status_code == 200
     with pytest.raises(exceptions.BadRequest, match="already being used"):
         addresses.delete(project="p-test1", address="range")
+
+
+def test_a_connection_held_by_its_producer_is_refused_until_its_peering_is_removed(
+    clients, local_cloud
+):
+    """deleteConnection fails in its operation while the build pool holds the
+    connection; removing the peering through compute removes the connection."""
+    import requests
+
+    base = local_cloud.endpoints["servicenetworking"]
+    network = "projects/p-test1/global/networks/net"
+    addresses = clients(compute_v1, "GlobalAddressesClient", "compute")
+    addresses.insert(
+        project="p-test1",
+        address_resource={
+            "name": "range",
+            "purpose": "VPC_PEERING",
+            "address_type": "INTERNAL",
+            "prefix_length": 16,
+            "network": network,
+        },
+    )
+    connections = f"{base}/v1/services/servicenetworking.googleapis.com/connections"
+    assert requests.post(
+        connections, json={"network": network, "reservedPeeringRanges": ["range"]}, timeout=5
+    ).ok
+    build = clients(cloudbuild_v1, "CloudBuildClient", "cloudbuild")
+    pool = cloudbuild_v1.WorkerPool(
+        private_pool_v1_config={
+            "worker_config": {"machine_type": "e2-highmem-8", "disk_size_gb": 100},
+            "network_config": {
+                "peered_network": f"projects/{project_number('p-test1')}/global/networks/net"
+            },
+        }
+    )
+    build.create_worker_pool(
+        parent="projects/p-test1/locations/us-south1", worker_pool=pool, worker_pool_id="pool"
+    )
+    refused = requests.post(
+        f"{connections}/servicenetworking-googleapis-com",
+        json={"consumerNetwork": network},
+        timeout=5,
+    ).json()
+    assert refused["done"] is True
+    assert refused["error"] == {
+        "code": 9,
+        "message": "Failed to delete connection; Producer services (e.g. CloudSQL, Cloud "
+        "Memstore, etc.) are still using this connection.",
+    }
+    networks = clients(compute_v1, "NetworksClient", "compute")
+    with pytest.raises(exceptions.BadRequest, match="There is no peering 'other'"):
+        networks.remove_peering(
+            project="p-test1",
+            network="net",
+            networks_remove_peering_request_resource={"name": "other"},
+        )
+    networks.remove_peering(
+        project="p-test1",
+        network="net",
+        networks_remove_peering_request_resource={"name": "servicenetworking-googleapis-com"},
+    ).result()
+    assert requests.get(connections, timeout=5).json() == {"connections": []}
+    addresses.delete(project="p-test1", address="range").result()
+
+
+def test_down_removes_the_peering_when_the_pool_keeps_holding_the_connection(
+    oasis, monkeypatch, world, requests_log
+):
+    """At any latency scale the deleted pool holds the connection far longer than oasis
+    retries deleteConnection (10 min vs a few polls), so `down` removes the peering."""
+    monkeypatch.setenv("OASIS_LOCAL_LATENCY_SCALE", "0.001")
+    assert oasis("--local", "up", "--yes").code == 0
+    result = oasis("--local", "down", "--yes")
+    assert result.code == 0, result.stderr
+    kinds = {item["kind"] for item in world()}
+    assert not kinds & {"servicenetworking#connection", "compute#network", "compute#address"}
+    removals = [r for r in requests_log() if r["path"].endswith("/removePeering")]
+    assert [r["status"] for r in removals] == [200]

@@ -10,14 +10,17 @@ project id so that desired and live settings compare directly.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from oasis_cli.config.names import Deployment
 from oasis_cli.errors import OperationFailed
 from oasis_cli.gcp.clients import Cloud
-from oasis_cli.gcp.errors import api_errors
+from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
+from oasis_cli.gcp.waiter import wait_compute
 from oasis_cli.graph import Node
 from oasis_cli.polling import wait_until
 from oasis_cli.resources.base import Kind, OnOperation
@@ -25,7 +28,9 @@ from oasis_cli.resources.compute import ComputeKind
 from oasis_cli.resources.template import PlainKind
 
 SERVICE = "v1/services/servicenetworking.googleapis.com"
+DELETE_ATTEMPTS = 4  # deleteConnection tries before the peering is removed instead
 PEERING = "servicenetworking-googleapis-com"  # the VPC peering the connection makes
+log = logging.getLogger(__name__)
 
 
 def build_pool_nodes(d: Deployment) -> list[Node]:
@@ -161,12 +166,52 @@ class Connection(Kind):
         on_operation: OnOperation,
         recorded: Mapping[str, Any],
     ) -> None:
+        """deleteConnection, retried while producer services still hold the connection;
+        if they keep holding it, remove its VPC peering through compute instead, as
+        Terraform's REMOVE_PEERING deletion policy does (GoogleCloudPlatform/
+        magic-modules#18476): producers keep resources behind a connection for a while
+        after their own instance is gone (terraform-provider-google#16275, #19908), and
+        the network cannot be deleted while the peering stays."""
         body = {"consumerNetwork": _by_number(cloud, node.spec["network"])}
         path = f"{SERVICE}/connections/{PEERING}"  # deleteConnection: POST to its name
+        delay = cloud.poll.initial_s
         with api_errors(f"{node.key} ({node.name})"):
-            operation = self._call(cloud, node, "POST", path, json=body)
-            on_operation(operation["name"])
-            self._wait(cloud, node, operation)
+            for attempt in range(DELETE_ATTEMPTS):
+                if self.observe(cloud, node) is None:
+                    return  # gone (an earlier attempt, or the peering's removal)
+                operation = self._call(cloud, node, "POST", path, json=body)
+                on_operation(operation["name"])
+                try:
+                    self._wait(cloud, node, operation)
+                    return
+                except OperationFailed as failed:
+                    if not _held(failed):
+                        raise
+                log.info("%s: still held by producer services (attempt %d)", node.key, attempt + 1)
+                time.sleep(delay)
+                delay = min(delay * 2, cloud.poll.maximum_s)
+            self._remove_peering(cloud, node, on_operation)
+
+    def _remove_peering(self, cloud: Cloud, node: Node, on_operation: OnOperation) -> None:
+        from google.cloud import compute_v1
+
+        network = node.spec["network"].rsplit("/", 1)[-1]
+        request = compute_v1.RemovePeeringNetworkRequest(
+            project=cloud.project,
+            network=network,
+            networks_remove_peering_request_resource={"name": PEERING},
+        )
+        operation = cloud.compute("NetworksClient").remove_peering(
+            request=request, retry=transient_retry(cloud.poll.initial_s)
+        )
+        on_operation(operation.name)
+        wait_compute(cloud, operation, scope="global")
+
+
+def _held(failed: OperationFailed) -> bool:
+    """deleteConnection's refusal while producers hold the connection (code 9,
+    FAILED_PRECONDITION: terraform-provider-google#18834)."""
+    return "Producer services" in str(failed) and "still using this connection" in str(failed)
 
 
 class WorkerPool(PlainKind):

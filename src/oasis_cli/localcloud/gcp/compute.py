@@ -20,6 +20,7 @@ from oasis_cli.localcloud.gcp import catalog
 from oasis_cli.localcloud.gcp import compute_rules as rules
 from oasis_cli.localcloud.gcp.compute_rules import BASE, NAME, relative
 from oasis_cli.localcloud.infra import operations
+from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.discovery import Api
 from oasis_cli.localcloud.infra.http import HttpError, Latency, Request, Response
 from oasis_cli.localcloud.infra.rest import public
@@ -77,7 +78,7 @@ class Compute:
             handler = getattr(self, f"_{verb}", None)
             if handler is None:
                 raise HttpError(501, f"{method.id} is not simulated by the local cloud")
-            if verb in ("insert", "delete", "patch"):
+            if verb in ("insert", "delete", "patch", "removePeering"):
                 replay = self._replay(world, request)
                 if replay is not None:
                     return replay
@@ -206,6 +207,23 @@ class Compute:
         resource.update(body)
         spec = COLLECTIONS[collection]
         return self._start(world, params, request, "patch", path, spec.create_s / 2, resource["id"])
+
+    def _removePeering(
+        self, world: dict, collection: str, params: dict, request: Request
+    ) -> Response:
+        """networks.removePeering: the Service Networking peering goes, and its
+        connection with it (what Terraform falls back to when deleteConnection is
+        refused: GoogleCloudPlatform/magic-modules#18476)."""
+        if collection != "networks":
+            raise HttpError(501, f"compute.{collection}.removePeering is not simulated")
+        path = self._path(collection, params, params["network"])
+        resource = self._visible(world, collection, path)
+        name = (request.body or {}).get("name", "")
+        connection = world_tables.CONNECTIONS.rows(world).get(path)
+        if connection is None or connection.get("peering") != name:
+            raise HttpError(400, f"There is no peering '{name}' on network '{path}'.", "invalid")
+        world_tables.CONNECTIONS.rows(world).pop(path)
+        return self._start(world, params, request, "removePeering", path, 5, resource["id"])
 
     # --- operations ------------------------------------------------------------------
 

@@ -1,13 +1,21 @@
 """Service Networking v1 (private services access) as the local cloud serves it.
 
 Rules kept: a connection needs reserved VPC_PEERING ranges on its network; a peered
-network or its reserved range cannot be deleted while the connection exists, nor
-the connection while a Cloud Build private pool uses it.
+network or its reserved range cannot be deleted while the connection exists.
+
+deleteConnection is refused while a producer service holds resources behind the
+connection, and producers hold them for a while after their own instance is deleted
+(GoogleCloudPlatform/magic-modules#18476; hashicorp/terraform-provider-google#16275,
+#19908): here a Cloud Build private pool on the network, and for `HOLD_S` after it
+was deleted. The refusal comes in the operation, code 9, with the service's words
+(terraform-provider-google#18834). Removing the `servicenetworking-googleapis-com`
+peering through compute (`networks.removePeering`) removes the connection with it.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from oasis_cli.localcloud.gcp.compute_rules import relative
@@ -19,6 +27,18 @@ from oasis_cli.localcloud.infra.rest import Handler, RestService, public
 NETWORK = re.compile(r"^projects/([^/]+)/global/networks/([^/]+)$")
 SERVICE = "services/servicenetworking.googleapis.com"
 CONNECT_S = 60.0
+HOLD_S = 600.0
+IN_USE = (
+    "Failed to delete connection; Producer services (e.g. CloudSQL, Cloud Memstore, etc.) "
+    "are still using this connection."
+)
+
+
+def hold(world: dict[str, Any], network_link: str, until: float) -> None:
+    """A producer (the build pool on `network_link`) keeps the connection until `until`."""
+    connection = connection_of(world, compute_network(world, network_link))
+    if connection is not None:
+        connection["_held_until"] = max(connection.get("_held_until", 0.0), until)
 
 
 def compute_network(world: dict[str, Any], link: str) -> str:
@@ -113,15 +133,28 @@ class ServiceNetworking(RestService):
 
     def _delete(self, world: dict, params: dict, request: Request) -> Response:
         network = compute_network(world, (request.body or {}).get("consumerNetwork", ""))
-        if network in self.table(world, "connections"):
-            for pool in world_tables.WORKER_POOLS.rows(world).values():
-                peered = pool.get("privatePoolV1Config", {}).get("networkConfig", {})
-                if compute_network(world, peered.get("peeredNetwork", "x/x")) == network:
-                    raise HttpError(
-                        400,
-                        f"Connection is in use by worker pool {pool['name']}.",
-                        "failedPrecondition",
-                    )
+        connection = self.find(world, "connections", network)
+        pools = [
+            pool
+            for pool in world_tables.WORKER_POOLS.rows(world).values()
+            if compute_network(
+                world,
+                pool.get("privatePoolV1Config", {})
+                .get("networkConfig", {})
+                .get("peeredNetwork", "x/x"),
+            )
+            == network
+        ]
+        if pools or connection.get("_held_until", 0.0) > time.time():
+            return self.operation(
+                world,
+                request,
+                prefix="",
+                metadata_type="type.googleapis.com/google.protobuf.Empty",
+                response=None,
+                target=None,
+                refused={"code": "FAILED_PRECONDITION", "message": IN_USE, "status": 400},
+            )
         self.remove(world, "connections", network, CONNECT_S / 2)
         return self.operation(
             world,

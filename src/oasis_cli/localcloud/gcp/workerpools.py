@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import time
 
-from oasis_cli.localcloud.gcp.peering import NETWORK, compute_network, connection_of
+from oasis_cli.localcloud.gcp import peering
+from oasis_cli.localcloud.gcp.peering import HOLD_S, NETWORK, compute_network, connection_of
 from oasis_cli.localcloud.infra.http import HttpError, Request, Response
 from oasis_cli.localcloud.infra.rest import RestService, normalize, public, timestamp
 
@@ -71,7 +72,10 @@ class WorkerPools(RestService):
 
     def _delete_pool(self, world: dict, params: dict, request: Request) -> Response:
         name = params["name"]
-        self.remove(world, "workerPools", name, POOL_S / 3)
+        pool = self.remove(world, "workerPools", name, POOL_S / 3)
+        network = pool.get("privatePoolV1Config", {}).get("networkConfig", {})
+        if network.get("peeredNetwork"):
+            peering.hold(world, network["peeredNetwork"], pool["_gone_at"] + self.latency(HOLD_S))
         return self.operation(
             world,
             request,

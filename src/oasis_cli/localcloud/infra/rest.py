@@ -170,8 +170,11 @@ class RestService(ABC):
         response: dict[str, Any] | None,
         target: tuple[str, str] | None,
         ready_at: float | None = None,
+        refused: dict[str, Any] | None = None,
     ) -> Response:
-        """Start an operation that completes with the target resource's readiness."""
+        """Start an operation that completes with the target resource's readiness
+        (or ends with `refused`, an `operations.failure`, when the service refuses it
+        in the operation rather than in the call)."""
         name = (
             f"{prefix}/operations/{uuid.uuid4().hex}"
             if prefix
@@ -188,7 +191,7 @@ class RestService(ABC):
             "_response": response,
             "_target": list(target) if target else None,
         }
-        failed = operations.failure(
+        failed = refused or operations.failure(
             request.fault, code="RESOURCE_EXHAUSTED", message="Quota exceeded", status=429
         )
         operations.start(world, self.service, name, record, done_at=done_at, failed=failed)
