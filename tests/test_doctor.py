@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from oasis_cli.localcloud.infra import faults
 from oasis_cli.localcloud.infra.store import Store
 
 
@@ -51,17 +52,42 @@ def test_a_zone_without_h200_fails(oasis):
     assert statuses(result)["gpu zone"] == "fail"
 
 
-def test_gpu_quota_below_one_node_fails_and_below_max_warns(oasis, cloud_dir):
+H200_PREEMPTIBLE = "PREEMPTIBLE-GPUS-PER-GPU-FAMILY-per-project-region/NVIDIA_H200"
+
+
+def test_gpu_quota_is_read_from_cloud_quotas_for_both_preemptible_pools(oasis, cloud_dir):
+    """H200 quota lives in the Cloud Quotas API (the regions list has no H200 metric);
+    spot and flex-start both draw on the preemptible family quota."""
     with Store(cloud_dir).transaction() as world:
-        world["quotas"] = {"us-south1": {"PREEMPTIBLE_NVIDIA_H200_GPUS": 4.0}}
+        world["quotas"] = {"us-south1": {H200_PREEMPTIBLE: 4.0}}
     failed = oasis("--local", "doctor", "--output", "json")
     assert failed.code == 3
     assert statuses(failed)["quota"] == "fail"
     with Store(cloud_dir).transaction() as world:
-        world["quotas"] = {"us-south1": {"PREEMPTIBLE_NVIDIA_H200_GPUS": 16.0}}
+        world["quotas"] = {"us-south1": {H200_PREEMPTIBLE: 96.0}}  # one pool at max: 80
     warned = oasis("--local", "doctor", "--output", "json")
     assert warned.code == 0
-    assert statuses(warned)["quota"] == "warn"
+    (check,) = [c for c in warned.json()["checks"] if c["name"] == "quota"]
+    assert check["status"] == "warn"
+    assert "limit 96, spot + flex-start at max need 160" in check["detail"]
+
+
+def test_a_gpu_quota_it_cannot_find_is_a_warning_not_a_failure(oasis, cloud_dir):
+    faults.add(
+        Store(cloud_dir),
+        {
+            "action": "error",
+            "status": 403,
+            "path": "/quotaInfos/",
+            "count": -1,
+            "message": "Cloud Quotas API has not been used in project 1 before or it is disabled.",
+        },
+    )
+    result = oasis("--local", "doctor", "--output", "json")
+    assert result.code == 0
+    (check,) = [c for c in result.json()["checks"] if c["name"] == "quota"]
+    assert check["status"] == "warn"
+    assert "not found" in check["detail"]
 
 
 def test_a_version_gke_does_not_offer_fails(oasis):

@@ -14,6 +14,7 @@ from oasis_cli.config.names import Deployment
 from oasis_cli.config.versions import version_problems
 from oasis_cli.errors import CloudError, OasisError
 from oasis_cli.gcp.errors import api_errors
+from oasis_cli.gcp.quotas import GPU_FAMILIES, PREEMPTIBLE_GPUS, gpu_family_limit
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -133,30 +134,32 @@ def checks(cloud: Cloud, d: Deployment) -> list[Check]:
         gpu = d.config.gpu
         region = cloud.compute("RegionsClient").get(project=d.project, region=d.region)
         free = {q.metric: q.limit - q.usage for q in region.quotas}
-        model = gpu.accelerator.split("-")[1].upper()  # nvidia-h200-141gb -> H200
-        wanted = []
-        if any(entry in ("spot", "flex-start") for entry in gpu.capacity):
-            wanted.append(f"PREEMPTIBLE_NVIDIA_{model}_GPUS")
-        if any(entry.startswith("reservation:") for entry in gpu.capacity) and not wanted:
-            return Check("quota", "ok", "GPUs come from the reservation")
-        problems, short = [], []
-        for metric in wanted:
-            have = free.get(metric, 0.0)
-            if have < gpu.count:
-                problems.append(f"{metric}: {have:.0f} free, one node needs {gpu.count}")
-            elif have < gpu.count * gpu.max_nodes:
-                short.append(
-                    f"{metric}: {have:.0f} free, {gpu.max_nodes} nodes need "
-                    f"{gpu.count * gpu.max_nodes}"
-                )
+        problems, short, unknown = [], [], []
         if free.get("CPUS", 0.0) < DEFAULT_POOL_CPUS:
             problems.append(f"CPUS: {free.get('CPUS', 0.0):.0f} free, the default pool needs 32")
+        # Spot and flex-start VMs both draw on the preemptible GPU quota of the family
+        # (https://cloud.google.com/compute/docs/instances/flex-start-vms#quota): both
+        # pools can grow to max_nodes at once.
+        drawing = [e for e in gpu.capacity if e in ("spot", "flex-start")]
+        if drawing:
+            limit = gpu_family_limit(cloud, d.region, gpu.accelerator, PREEMPTIBLE_GPUS)
+            metric = f"{PREEMPTIBLE_GPUS} ({GPU_FAMILIES.get(gpu.accelerator, '?')})"
+            full = gpu.count * gpu.max_nodes * len(drawing)
+            if limit is None:
+                unknown.append(f"{metric}: not found")
+            elif limit < gpu.count:
+                problems.append(f"{metric}: limit {limit}, one node needs {gpu.count}")
+            elif limit < full:
+                short.append(f"{metric}: limit {limit}, {' + '.join(drawing)} at max need {full}")
         hint = f"Request more quota for {d.region} (IAM & Admin > Quotas)."
         if problems:
             return Check("quota", "fail", "; ".join(problems), hint)
-        if short:
-            return Check("quota", "warn", "; ".join(short), hint)
-        return Check("quota", "ok", f"{', '.join(wanted)} and CPUS in {d.region}")
+        if short or unknown:
+            found = "could not read the GPU quota; check it in IAM & Admin > Quotas"
+            return Check("quota", "warn", "; ".join(short + unknown), hint if short else found)
+        if not drawing:
+            return Check("quota", "ok", "GPUs come from the reservation; CPUS suffice")
+        return Check("quota", "ok", f"preemptible {gpu.accelerator} GPUs and CPUS in {d.region}")
 
     def versions() -> Check:
         config = cloud.container().get_server_config(name=f"{project}/locations/{d.region}")

@@ -21,6 +21,7 @@ from oasis_cli.localcloud.gcp.echo import Echo
 from oasis_cli.localcloud.gcp.iam import IamAdmin, serve_iam
 from oasis_cli.localcloud.gcp.peering import ServiceNetworking
 from oasis_cli.localcloud.gcp.projects import ResourceManager, ServiceUsage
+from oasis_cli.localcloud.gcp.quotas import CloudQuotas
 from oasis_cli.localcloud.gcp.registry import ArtifactRegistry
 from oasis_cli.localcloud.gcp.secrets import SecretManager
 from oasis_cli.localcloud.gcp.storage import Storage
@@ -62,6 +63,7 @@ class LocalCloud:
             ServiceNetworking(self.store, self.latency),
             CloudBuild(self.store, self.latency),
             BinaryAuthorization(self.store, self.latency),
+            CloudQuotas(self.store),
             Echo(),
         ]
         return {service.service: service for service in services}

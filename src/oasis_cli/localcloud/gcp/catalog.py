@@ -2,8 +2,8 @@
 `zones.get`, `acceleratorTypes.get` and `machineTypes.get`.
 
 H200 (a3-ultragpu-8g) is offered in a handful of zones only; a zone outside the
-list answers 404 for it, as GCP does. Regions carry quotas: generous defaults, and
-`world["quotas"][region][metric] = limit` overrides them (tests use it).
+list answers 404 for it, as GCP does. Regions carry their legacy quota metrics:
+generous defaults, and `world["quotas"][region][metric] = limit` overrides them.
 """
 
 from __future__ import annotations
@@ -22,12 +22,9 @@ MACHINES = {
     "e2-standard-32": (32, 131_072, None),
     "e2-highmem-8": (8, 65_536, None),
 }
-QUOTAS = {
-    "CPUS": 2400.0,
-    "NVIDIA_H200_GPUS": 160.0,
-    "PREEMPTIBLE_NVIDIA_H200_GPUS": 160.0,
-    "IN_USE_ADDRESSES": 69.0,
-}
+QUOTAS = {"CPUS": 2400.0, "IN_USE_ADDRESSES": 69.0}
+"""Legacy regional metrics only: Compute's Quota.Metric enum has no H200 value; GPU
+family quotas are in the Cloud Quotas API (`quotas`)."""
 REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
 
 
