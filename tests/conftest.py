@@ -25,6 +25,7 @@ from oasis_cli.config.names import resolve
 from oasis_cli.graphs import KINDS, infrastructure_nodes
 from oasis_cli.localcloud.cloud import LocalCloud
 from oasis_cli.localcloud.infra.store import Store
+from oasis_cli.resources.apis import SERVICES
 
 # The default deployment's graph: what `up` must converge to.
 NODES = infrastructure_nodes(resolve(Config(), "oasis-local"))
@@ -340,8 +341,35 @@ def kube_objects(cloud_dir: Path) -> list[dict[str, Any]]:
         return found
 
 
+TEST_PROJECTS = ("oasis-local", "p-test1", "test-project")
+ALL_APIS = (*(f"{s}.googleapis.com" for s in SERVICES), "cloudquotas.googleapis.com")
+
+
+def enable_apis(cloud: LocalCloud, *projects: str) -> None:
+    """Enable every API oasis uses (and Cloud Quotas) in `projects`, through Service
+    Usage, as a project owner would before calling the APIs directly."""
+    from google.cloud import service_usage_v1
+
+    usage = gapic(cloud, service_usage_v1.ServiceUsageClient, "serviceusage")
+    for project in projects or TEST_PROJECTS:
+        usage.batch_enable_services(
+            request={"parent": f"projects/{project}", "service_ids": list(ALL_APIS)}
+        ).result()
+
+
+@pytest.fixture
+def apis_enabled(cloud_dir: Path) -> Path:
+    """The workspace's local cloud with every API enabled in oasis-local, for tests
+    that call the APIs before any `oasis up` (which enables them itself)."""
+    with LocalCloud(cloud_dir) as cloud:
+        enable_apis(cloud, "oasis-local")
+    return cloud_dir
+
+
 @pytest.fixture
 def local_cloud(tmp_path: Path):
-    """A local cloud server of its own, for direct API tests."""
+    """A local cloud server of its own, for direct API tests, with the APIs enabled in
+    the test projects."""
     with LocalCloud(tmp_path / "direct-cloud") as cloud:
+        enable_apis(cloud)
         yield cloud

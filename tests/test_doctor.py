@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+from oasis_cli.localcloud.cloud import LocalCloud
 from oasis_cli.localcloud.infra import faults
 from oasis_cli.localcloud.infra.store import Store
+
+from conftest import enable_apis
 
 
 def statuses(result) -> dict[str, str]:
     return {check["name"]: check["status"] for check in result.json()["checks"]}
 
 
-def test_a_fresh_project_passes_with_apis_still_to_enable(oasis, requests_log):
+def test_a_fresh_project_warns_for_what_its_disabled_apis_hide(oasis, requests_log):
+    """A new project has only Service Usage and Storage enabled: every check that needs
+    another API warns that it cannot check yet (no false failure), read-only."""
     result = oasis("--local", "doctor", "--output", "json")
     assert result.code == 0, result.stderr
     assert statuses(result) == {
         "credentials": "ok",
-        "project": "ok",
-        "permissions": "ok",
+        "project": "warn",
+        "permissions": "warn",
         "apis": "warn",
-        "gpu zone": "ok",
-        "quota": "ok",
-        "gke version": "ok",
+        "gpu zone": "warn",
+        "quota": "warn",
+        "gke version": "warn",
     }
+    details = {c["name"]: c["detail"] for c in result.json()["checks"]}
+    assert details["gpu zone"] == "cannot check yet: the compute.googleapis.com API is not enabled"
+    assert details["gke version"].endswith("the container.googleapis.com API is not enabled")
     assert not [
         r
         for r in requests_log()
@@ -31,13 +39,26 @@ def test_a_fresh_project_passes_with_apis_still_to_enable(oasis, requests_log):
     ]
 
 
-def test_after_up_every_check_is_ok(deployed, oasis):
-    result = oasis("--local", "doctor")
+def test_with_the_apis_enabled_every_check_passes(apis_enabled, oasis):
+    result = oasis("--local", "doctor", "--output", "json")
     assert result.code == 0, result.stderr
-    assert "warn" not in result.stdout and "fail" not in result.stdout
+    assert set(statuses(result).values()) == {"ok"}
 
 
-def test_missing_permissions_fail_with_exit_3(oasis, cloud_dir):
+def test_after_up_every_check_is_ok_but_quota_needs_cloud_quotas(deployed, oasis, cloud_dir):
+    """`up` enables the platform's APIs, not Cloud Quotas: the quota check says so."""
+    result = oasis("--local", "doctor", "--output", "json")
+    assert result.code == 0, result.stderr
+    assert {k: v for k, v in statuses(result).items() if v != "ok"} == {"quota": "warn"}
+    (quota,) = [c for c in result.json()["checks"] if c["name"] == "quota"]
+    assert "cloudquotas.googleapis.com" in quota["detail"] + quota["hint"]
+    with LocalCloud(cloud_dir) as cloud:
+        enable_apis(cloud, "oasis-local")
+    again = oasis("--local", "doctor")
+    assert "warn" not in again.stdout and "fail" not in again.stdout
+
+
+def test_missing_permissions_fail_with_exit_3(apis_enabled, oasis, cloud_dir):
     with Store(cloud_dir).transaction() as world:
         world["denied_permissions"] = ["container.clusters.create"]
     result = oasis("--local", "doctor")
@@ -46,7 +67,7 @@ def test_missing_permissions_fail_with_exit_3(oasis, cloud_dir):
     assert "1 check(s) failed: permissions" in result.stderr
 
 
-def test_a_zone_without_h200_fails(oasis):
+def test_a_zone_without_h200_fails(apis_enabled, oasis):
     result = oasis("--local", "--set", "zone=us-south1-a", "doctor", "--output", "json")
     assert result.code == 3
     assert statuses(result)["gpu zone"] == "fail"
@@ -55,7 +76,9 @@ def test_a_zone_without_h200_fails(oasis):
 H200_PREEMPTIBLE = "PREEMPTIBLE-GPUS-PER-GPU-FAMILY-per-project-region/NVIDIA_H200"
 
 
-def test_gpu_quota_is_read_from_cloud_quotas_for_both_preemptible_pools(oasis, cloud_dir):
+def test_gpu_quota_is_read_from_cloud_quotas_for_both_preemptible_pools(
+    apis_enabled, oasis, cloud_dir
+):
     """H200 quota lives in the Cloud Quotas API (the regions list has no H200 metric);
     spot and flex-start both draw on the preemptible family quota."""
     with Store(cloud_dir).transaction() as world:
@@ -72,7 +95,7 @@ def test_gpu_quota_is_read_from_cloud_quotas_for_both_preemptible_pools(oasis, c
     assert "limit 96, spot + flex-start at max need 160" in check["detail"]
 
 
-def test_a_gpu_quota_it_cannot_find_is_a_warning_not_a_failure(oasis, cloud_dir):
+def test_a_gpu_quota_it_cannot_find_is_a_warning_not_a_failure(apis_enabled, oasis, cloud_dir):
     faults.add(
         Store(cloud_dir),
         {
@@ -90,13 +113,13 @@ def test_a_gpu_quota_it_cannot_find_is_a_warning_not_a_failure(oasis, cloud_dir)
     assert "not found" in check["detail"]
 
 
-def test_a_version_gke_does_not_offer_fails(oasis):
+def test_a_version_gke_does_not_offer_fails(apis_enabled, oasis):
     result = oasis("--local", "--set", "cluster.version=1.35.0-gke.100", "doctor")
     assert result.code == 3
     assert "is not offered in us-south1" in result.stdout
 
 
-def test_the_version_is_the_release_channels_default(oasis):
+def test_the_version_is_the_release_channels_default(apis_enabled, oasis):
     """A new cluster gets its channel's default, which is not the server config's
     defaultClusterVersion (the default without a channel)."""
     checks = {c["name"]: c for c in oasis("--local", "doctor", "--output", "json").json()["checks"]}

@@ -21,7 +21,7 @@ def compute_client(cloud_dir, name):
 
 
 def test_same_named_resource_without_our_marker_is_a_conflict_and_untouched(
-    oasis, cloud_dir, world
+    apis_enabled, oasis, cloud_dir, world
 ):
     cloud, networks = compute_client(cloud_dir, "NetworksClient")
     networks.insert(

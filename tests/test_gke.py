@@ -10,7 +10,7 @@ from google.cloud import compute_v1, container_v1
 from oasis_cli.localcloud.cloud import LocalCloud
 from oasis_cli.localcloud.gcp.echo import PUBLIC_IP
 
-from conftest import gapic
+from conftest import enable_apis, gapic
 
 SA = "oasis-cluster@oasis-local.iam.gserviceaccount.com"
 CLASS = "cloud.google.com/compute-class"
@@ -190,6 +190,7 @@ def clouds(tmp_path):
     what must still be running)."""
     directory = tmp_path / "gke-cloud"
     with LocalCloud(directory) as instant, LocalCloud(directory, latency_scale=1.0) as slow:
+        enable_apis(instant, PROJECT)
         yield instant, slow
 
 

@@ -78,7 +78,7 @@ def test_secret_is_empty_with_automatic_replication(deployed, cloud_dir):
 
 
 @pytest.fixture
-def foreign_members(cloud_dir):
+def foreign_members(apis_enabled, cloud_dir):
     """Members someone else granted before oasis ran (the GKE service agent's grant is
     one oasis used to make and no longer does: it stays)."""
     with LocalCloud(cloud_dir) as cloud:
@@ -141,7 +141,7 @@ def _v3(client, resource: str):
 
 
 @pytest.fixture
-def conditional_project_policy(cloud_dir):
+def conditional_project_policy(apis_enabled, cloud_dir):
     """Someone else's conditional grant of a role oasis also grants, and an audit config,
     on the project before oasis runs."""
     from google.iam.v1 import policy_pb2
@@ -237,7 +237,7 @@ def _iam_admin(cloud):
     return iam_admin_v1.IAMClient(transport=IAMGrpcTransport(channel=channel))
 
 
-def test_a_new_service_account_is_not_visible_at_once_as_in_iam(cloud_dir):
+def test_a_new_service_account_is_not_visible_at_once_as_in_iam(apis_enabled, cloud_dir):
     """At the real latency scale an account is invisible to reads for 10 s and to
     policy writes for 60 s after its creation (IAM's eventual consistency)."""
     from google.api_core import exceptions

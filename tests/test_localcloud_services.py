@@ -30,7 +30,7 @@ def projects(client):
 
 
 def test_batch_enable_then_batch_get(usage):
-    parent = f"projects/{PROJECT}"
+    parent = "projects/fresh-project"  # the test projects have their APIs enabled
     names = [f"{parent}/services/compute.googleapis.com", f"{parent}/services/iam.googleapis.com"]
     before = usage.batch_get_services(request={"parent": parent, "names": names})
     assert {s.state for s in before.services} == {service_usage_v1.State.DISABLED}
@@ -143,3 +143,21 @@ def test_an_attestor_needs_its_note_and_a_free_id(client):
     with pytest.raises(exceptions.Conflict, match="already exists"):
         binauthz.create_attestor(parent=parent, attestor_id="a1", attestor=note)
     assert binauthz.get_attestor(name=f"{parent}/attestors/a1").name == f"{parent}/attestors/a1"
+
+
+def test_a_call_to_an_api_the_project_has_not_enabled_is_service_disabled(client, usage):
+    """403 with an ErrorInfo of reason SERVICE_DISABLED, as Google's error model has it,
+    until Service Usage has enabled the API (then the same call is served)."""
+    from google.cloud import compute_v1
+
+    networks = client(compute_v1, "NetworksClient", "compute")
+    network = {"name": "net", "auto_create_subnetworks": False}
+    with pytest.raises(exceptions.Forbidden) as refused:
+        networks.insert(project="fresh-project", network_resource=network)
+    assert refused.value.reason == "SERVICE_DISABLED"
+    assert refused.value.metadata["service"] == "compute.googleapis.com"
+    assert "Compute Engine API has not been used in project" in refused.value.message
+    usage.batch_enable_services(
+        request={"parent": "projects/fresh-project", "service_ids": ["compute.googleapis.com"]}
+    ).result()
+    networks.insert(project="fresh-project", network_resource=network).result()

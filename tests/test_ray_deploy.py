@@ -174,3 +174,18 @@ def test_the_applied_objects_carry_every_rendered_setting(ray_deployed, cloud_di
     for obj in rendered(resolve(Config(), "oasis-local"), ref):
         applied = find(cloud_dir, obj["kind"], obj["metadata"]["name"])
         assert diff(obj, applied) == [], obj["kind"]
+
+
+def test_a_caller_outside_the_authorized_networks_cannot_reach_the_cluster(
+    built, oasis, monkeypatch, requests_log
+):
+    """GKE admits only the authorized networks to the control plane; from another
+    address (the echo service answers who the caller is) the connection drops."""
+    monkeypatch.setenv("OASIS_LOCAL_CALLER_IP", "198.51.100.9")
+    before = len(requests_log())
+    result = oasis("--local", "ray", "deploy")
+    assert result.code == 1
+    assert "cannot reach the cluster's API" in result.stderr
+    assert "authorized networks" in result.stderr
+    kube = [r for r in requests_log()[before:] if r["service"] == "kubernetes"]
+    assert kube and {r["status"] for r in kube} == {0}  # every one dropped unanswered

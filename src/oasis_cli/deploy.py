@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from oasis_cli.errors import CloudError
+from oasis_cli.errors import ApiDisabled, CloudError
 from oasis_cli.graph import Node, Outcome, order, run
 from oasis_cli.graphs import KINDS, Graph, infrastructure, teardown
 from oasis_cli.resources.base import Action, OnOperation, Plan, plan
@@ -31,7 +31,11 @@ def _observe_all(ctx: Context, graph: Graph) -> dict[str, Plan]:
     def work(unordered: Node) -> None:
         node = bind(ctx, by_key[unordered.key])
         kind = KINDS[node.kind]
-        plans[node.key] = plan(node, kind.observe(ctx.cloud, node), kind)
+        try:
+            observed = kind.observe(ctx.cloud, node)
+        except ApiDisabled:
+            observed = None  # nothing of an API the project has not enabled can exist yet
+        plans[node.key] = plan(node, observed, kind)
 
     outcome = run([replace(node, deps=()) for node in nodes], work, parallelism=ctx.parallelism)
     _raise_first(outcome)

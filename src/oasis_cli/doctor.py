@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config.names import Deployment
 from oasis_cli.config.versions import version_problems
-from oasis_cli.errors import CloudError, OasisError
+from oasis_cli.errors import ApiDisabled, CloudError, OasisError
 from oasis_cli.gcp.errors import api_errors
 from oasis_cli.gcp.quotas import GPU_FAMILIES, PREEMPTIBLE_GPUS, gpu_family_limit
 
@@ -56,6 +56,13 @@ def _run(name: str, check: Callable[[], Check]) -> Check:
     try:
         with api_errors(name):
             return check()
+    except ApiDisabled as exc:  # a fresh project: `up` enables it first
+        return Check(
+            name,
+            "warn",
+            f"cannot check yet: the {exc.api} API is not enabled",
+            f"`oasis up` enables it; `gcloud services enable {exc.api}` lets doctor check first.",
+        )
     except CloudError as exc:
         return Check(name, "fail", exc.cause.splitlines()[0], exc.hint or "")
     except OasisError as exc:

@@ -46,6 +46,18 @@ class CloudError(OasisError):
         self.cause = cause
 
 
+class ApiDisabled(CloudError):
+    """The project has not enabled the API a call went to (403 SERVICE_DISABLED)."""
+
+    def __init__(self, resource: str, api: str) -> None:
+        super().__init__(
+            resource,
+            f"the {api} API is not enabled in the project",
+            hint=f"`oasis up` enables it (or run `gcloud services enable {api}`).",
+        )
+        self.api = api
+
+
 class OperationFailed(OasisError):
     """A long-running operation finished with an error."""
 

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from oasis_cli.errors import CloudError
+from oasis_cli.errors import ApiDisabled, CloudError
 
 Predicate = Callable[[BaseException], bool]
 
@@ -49,6 +49,8 @@ def api_errors(resource: str) -> Iterator[None]:
     except requests.exceptions.ConnectionError as exc:
         raise CloudError(resource, f"the connection dropped before an answer: {exc}") from None
     except exceptions.GoogleAPICallError as exc:
+        if exc.reason == "SERVICE_DISABLED":  # ErrorInfo: the API is not enabled
+            raise ApiDisabled(resource, (exc.metadata or {}).get("service", "?")) from None
         code = exc.code if exc.code is not None else "error"
         raise CloudError(
             resource, f"{int(code) if isinstance(code, int) else code} {exc.message}"

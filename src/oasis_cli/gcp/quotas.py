@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from oasis_cli.errors import ApiDisabled
 from oasis_cli.gcp.errors import transient_retry
 
 if TYPE_CHECKING:
@@ -27,8 +28,9 @@ GPU_FAMILIES = {
 
 def gpu_family_limit(cloud: Cloud, region: str, accelerator: str, quota_id: str) -> int | None:
     """The limit of `quota_id` for the accelerator's GPU family in `region`, or None
-    when it cannot be read (an unknown family or quota, the API disabled or denied):
-    the caller warns, it never fails on what it could not see."""
+    when it cannot be read (an unknown family or quota, access denied): the caller
+    warns, it never fails on what it could not see. The Cloud Quotas API not enabled
+    raises `ApiDisabled` (doctor warns with the command that enables it)."""
     from google.api_core import exceptions
 
     family = GPU_FAMILIES.get(accelerator)
@@ -41,7 +43,11 @@ def gpu_family_limit(cloud: Cloud, region: str, accelerator: str, quota_id: str)
     )
     try:
         info = client.get_quota_info(name=name, retry=transient_retry(cloud.poll.initial_s))
-    except (exceptions.NotFound, exceptions.Forbidden, exceptions.RetryError):  # 403: REST
+    except exceptions.Forbidden as exc:  # 403 (REST): denied, or the API not enabled
+        if exc.reason == "SERVICE_DISABLED":
+            raise ApiDisabled(quota_id, "cloudquotas.googleapis.com") from None
+        return None
+    except (exceptions.NotFound, exceptions.RetryError):
         return None
     wanted = {"region": region, "gpu_family": family}
     best: tuple[int, int] | None = None

@@ -18,6 +18,7 @@ from typing import Any
 
 from oasis_cli.errors import CloudError
 from oasis_cli.gcp.clients import Cloud
+from oasis_cli.kube.errors import kube_errors
 
 FIELD_MANAGER = "oasis"
 LOCAL_TOKEN = "oasis-local"
@@ -93,7 +94,8 @@ class Kube:
         configuration.refresh_api_key_hook = refresh  # type: ignore[assignment]
         self.api = kubernetes.client.ApiClient(configuration)
         cache = os.path.join(self._directory, "discovery.json")
-        self.dynamic = DynamicClient(self.api, cache_file=cache)
+        with kube_errors(where.server):
+            self.dynamic = DynamicClient(self.api, cache_file=cache)
         self._lock = threading.Lock()
 
     @staticmethod

@@ -27,4 +27,10 @@ def kube_errors(resource: str) -> Iterator[None]:
             message = body or str(exc)
         raise CloudError(resource, f"{getattr(exc, 'status', '?')} {message}") from None
     except HTTPError as exc:
-        raise CloudError(resource, f"cannot reach the cluster's API: {exc}") from None
+        raise CloudError(
+            resource,
+            f"cannot reach the cluster's API: {exc}",
+            hint="GKE drops connections from outside the cluster's authorized networks: if "
+            "your public IP changed, compare it with cluster.authorized_networks "
+            "(`oasis plan` shows the cluster's).",
+        ) from None

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from oasis_cli.localcloud.gcp import enablement
 from oasis_cli.localcloud.gcp.binauthz import BinaryAuthorization
 from oasis_cli.localcloud.gcp.cloudbuild import CloudBuild
 from oasis_cli.localcloud.gcp.compute import Compute
@@ -125,8 +126,9 @@ class LocalCloud:
         service = self.services.get(service_name)
         if service is None:
             raise HttpError(404, f"no service {service_name!r} in the local cloud", "notFound")
-        with self.store.transaction():
+        with self.store.transaction() as world:
             self.advance()
+            enablement.require_enabled(world, service_name, request)
             rule = faults.take(self.store, request.method, request.path, service.target(request))
             if rule and rule.get("action", "error") == "error":
                 status = int(rule.get("status", 503))

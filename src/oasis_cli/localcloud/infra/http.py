@@ -39,21 +39,29 @@ GOOGLE_STATUS = {
 class HttpError(Exception):
     """An error answer in Google's JSON error format."""
 
-    def __init__(self, status: int, message: str, reason: str = "invalid") -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        reason: str = "invalid",
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.reason = reason
+        self.details = details or []
 
     def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "code": self.status,
-                "message": self.message,
-                "errors": [{"message": self.message, "domain": "global", "reason": self.reason}],
-                "status": GOOGLE_STATUS.get(self.status, "UNKNOWN"),
-            }
+        error: dict[str, Any] = {
+            "code": self.status,
+            "message": self.message,
+            "errors": [{"message": self.message, "domain": "global", "reason": self.reason}],
+            "status": GOOGLE_STATUS.get(self.status, "UNKNOWN"),
         }
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
 
 
 @dataclass

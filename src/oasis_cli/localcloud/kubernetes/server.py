@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import ipaddress
 import json
 import socket
 import ssl
@@ -23,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from oasis_cli.localcloud.gcp.echo import caller_ip
 from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import Latency, Serving
 from oasis_cli.localcloud.infra.store import Store
@@ -64,6 +66,27 @@ class KubeServer(Serving):
 
     def env(self) -> objects.Env:
         return objects.Env(self.latency, self.store.directory)
+
+    def admits(self, cluster_path: str) -> bool:
+        """Whether the caller (`echo.caller_ip`) may reach this cluster's public
+        endpoint. With authorized networks enabled GKE lets in only their CIDR blocks
+        (https://cloud.google.com/kubernetes-engine/docs/how-to/authorized-networks)
+        and drops everything else, so a client sees its connection fail, not an HTTP
+        answer; here the connection is closed at once instead of timing out."""
+        with self.store.transaction() as world:
+            cluster = world_tables.CLUSTERS.rows(world).get(cluster_path) or {}
+        config = (
+            cluster.get("controlPlaneEndpointsConfig", {})
+            .get("ipEndpointsConfig", {})
+            .get("authorizedNetworksConfig")
+            or cluster.get("masterAuthorizedNetworksConfig")
+            or {}
+        )
+        if not config.get("enabled"):
+            return True
+        caller = ipaddress.ip_address(caller_ip())
+        blocks = [b.get("cidrBlock", "") for b in config.get("cidrBlocks", [])]
+        return any(caller in ipaddress.ip_network(b, strict=False) for b in blocks if b)
 
     def transact(self, cluster_path: str, work: Callable[[dict, objects.KubeWorld], Any]) -> Any:
         """Run `work(cluster, kube)` on a running cluster, in one committed transaction."""
@@ -115,6 +138,10 @@ class _Handler(BaseHTTPRequestHandler):
             project, location, name = parts[2:5]
             cluster_path = f"projects/{project}/locations/{location}/clusters/{name}"
             path = "/" + "/".join(p for p in parts[5:] if p)  # `/version/` is `/version`
+            if not self.kube.admits(cluster_path):
+                status = 0  # dropped: the caller is outside the authorized networks
+                self.close_connection = True
+                return
             if not self.headers.get("Authorization", "").startswith("Bearer "):
                 raise objects.KubeError(401, "Unauthorized")
             length = int(self.headers.get("Content-Length") or 0)
