@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -200,7 +201,9 @@ def test_bucket_is_regional_uniform_private_and_labelled(deployed):
     assert bucket["locationType"] == "region"
     assert bucket["iamConfiguration"]["uniformBucketLevelAccess"] == {"enabled": True}
     assert bucket["iamConfiguration"]["publicAccessPrevention"] == "enforced"
-    assert bucket["labels"] == {"oasis-deployment": "oasis"}
+    assert bucket["labels"] == {"oasis-deployment": "oasis", "oasis-role": "data"}
+    staging = deployed["oasis-local-oasis-build"]
+    assert staging["labels"] == {"oasis-deployment": "oasis", "oasis-role": "staging"}
 
 
 def put_object(cloud_dir, bucket: str, name: str, data: bytes) -> None:
@@ -243,3 +246,51 @@ def test_the_load_balancer_proxies_may_reach_the_dashboard_port(deployed):
     assert rule["direction"] == "INGRESS"
     assert rule["sourceRanges"] == [proxy_subnet["ipCidrRange"]]
     assert rule["allowed"] == [{"IPProtocol": "tcp", "ports": ["8265"]}]
+
+
+SWAPPED = (
+    "--local",
+    "--set",
+    "storage.bucket=oasis-local-oasis-data2",
+    "--set",
+    "storage.build_bucket=oasis-local-oasis-data",
+)
+
+
+def objects_of(cloud_dir, bucket: str) -> list[str]:
+    from oasis_cli.localcloud.cloud import LocalCloud
+
+    with LocalCloud(cloud_dir) as cloud:
+        return [blob.name for blob in gcs(cloud).list_blobs(bucket)]
+
+
+def test_a_data_bucket_is_never_taken_as_the_staging_bucket(deployed, oasis, cloud_dir):
+    """The data bucket named as the staging bucket: `up` refuses (the role is on the
+    bucket), and `down` keeps it and its objects, with the ledger and without it."""
+    put_object(cloud_dir, DATA_BUCKET, "train/shard-0", b"tokens")
+    refused = oasis(*SWAPPED, "up", "--yes")
+    assert refused.code == 1
+    assert "is this deployment's data bucket (label oasis-role=data)" in refused.stderr
+    assert "storage.build_bucket" in refused.stderr
+    assert oasis(*SWAPPED, "down", "--yes").code == 0
+    assert objects_of(cloud_dir, DATA_BUCKET) == ["train/shard-0"]
+    (Path(".oasis") / "local" / "oasis" / "ledger.json").unlink()  # the ledger is lost
+    assert oasis(*SWAPPED, "down", "--yes").code == 0
+    assert objects_of(cloud_dir, DATA_BUCKET) == ["train/shard-0"]
+
+
+def test_down_never_empties_a_bucket_oasis_did_not_create(oasis, cloud_dir, apis_enabled):
+    """A bucket that was there, with objects, before oasis adopted it as the staging
+    bucket (it carries the deployment's label) is kept by `down`."""
+    from oasis_cli.localcloud.cloud import LocalCloud
+
+    with LocalCloud(cloud_dir) as cloud:
+        bucket = gcs(cloud).bucket("oasis-local-oasis-build")
+        bucket.labels = {"oasis-deployment": "oasis"}
+        gcs(cloud).create_bucket(bucket, location="US-SOUTH1")
+        bucket.blob("someone/else.txt").upload_from_string(b"theirs")
+    assert oasis("--local", "up", "--yes").code == 0
+    result = oasis("--local", "down", "--yes")
+    assert result.code == 0, result.stderr
+    assert "not empty and not created by oasis: kept" in result.stderr
+    assert objects_of(cloud_dir, "oasis-local-oasis-build") == ["someone/else.txt"]

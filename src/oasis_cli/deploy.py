@@ -178,6 +178,10 @@ def _remove(ctx: Context, node: Node) -> str:
     if not kind.owned(node, observed):
         report(node.key, "kept", "exists but does not belong to this deployment")
         return "kept"
+    kept = kind.keeps(ctx.cloud, node, observed, entry.outputs if entry else {}, ctx.delete_data)
+    if kept is not None:
+        report(node.key, "kept", kept)
+        return "kept"
     entry = ctx.ledger.journal_delete(
         node.key, node.kind, node.name, node.location, list(node.deps)
     )

@@ -138,6 +138,23 @@ class Kind(ABC):
         """Why `down` keeps this resource, or None to delete it."""
         return None
 
+    def keeps(
+        self,
+        cloud: Cloud,
+        node: Node,
+        observed: Mapping[str, Any],
+        recorded: Mapping[str, Any],
+        delete_data: bool,
+    ) -> str | None:
+        """Why `down` keeps this live resource after all (decided by what it is, read
+        live), or None to delete it."""
+        return None
+
+    def refuses(self, node: Node, observed: Mapping[str, Any]) -> str | None:
+        """Why this deployment's live resource must not be used for `node` (None: it
+        may, if owned)."""
+        return None
+
     def compare(self, node: Node, observed: Mapping[str, Any]) -> list[Change]:
         """Desired settings that the live resource does not have (pure)."""
         return diff(node.spec, observed)
@@ -226,6 +243,9 @@ def remove_longrunning(
 def plan(node: Node, observed: Mapping[str, Any] | None, kind: Kind) -> Plan:
     if observed is None:
         return Plan(node, Action.CREATE)
+    refusal = kind.refuses(node, observed)
+    if refusal is not None:
+        return Plan(node, Action.CONFLICT, reason=refusal)
     if not kind.owned(node, observed):
         return Plan(
             node,

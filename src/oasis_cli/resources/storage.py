@@ -2,6 +2,12 @@
 uniform bucket-level access, public access prevention enforced, labelled. `down`
 keeps the data bucket unless `--delete-data`; the staging bucket (build sources and
 logs) it deletes with everything else.
+
+What a bucket is, is written on it: the label `oasis-role` (`data` or `staging`),
+read live, not the ledger key it happens to sit under. A data bucket is never used as
+the staging bucket, `down` keeps a bucket labelled `data` whatever key names it, and
+it never empties a bucket oasis did not create (one it adopted, or any bucket once the
+ledger is gone) unless `--delete-data`.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ if TYPE_CHECKING:
 
 
 STAGING = "bucket:build"
+ROLE = "oasis-role"
 
 
 def bucket_nodes(d: Deployment) -> list[Node]:
@@ -30,8 +37,22 @@ def bucket_nodes(d: Deployment) -> list[Node]:
     }
     data, staging = d.names.bucket, d.names.build_bucket
     return [
-        Node("bucket:data", "storage.bucket", data, d.region, ("apis",), spec),
-        Node(STAGING, "storage.bucket", staging, d.region, ("apis",), spec),
+        Node(
+            "bucket:data",
+            "storage.bucket",
+            data,
+            d.region,
+            ("apis",),
+            {**spec, "labels": {**d.label, ROLE: "data"}},
+        ),
+        Node(
+            STAGING,
+            "storage.bucket",
+            staging,
+            d.region,
+            ("apis",),
+            {**spec, "labels": {**d.label, ROLE: "staging"}},
+        ),
     ]
 
 
@@ -54,10 +75,58 @@ class Bucket(Kind):
         }
 
     def owned(self, node: Node, observed: Mapping[str, Any]) -> bool:
-        return labelled(observed.get("labels"), node.spec["labels"])
+        """The deployment's label decides ownership (a bucket made before roles were
+        labelled is still ours, and gets its role label as a change)."""
+        wanted = {k: v for k, v in node.spec["labels"].items() if k != ROLE}
+        return labelled(observed.get("labels"), wanted)
+
+    def refuses(self, node: Node, observed: Mapping[str, Any]) -> str | None:
+        role = (observed.get("labels") or {}).get(ROLE)
+        wanted = node.spec.get("labels", {}).get(ROLE)
+        if role and wanted and role != wanted:
+            setting = "storage.build_bucket" if wanted == "staging" else "storage.bucket"
+            return (
+                f"{node.name} is this deployment's {role} bucket (label {ROLE}={role}); "
+                f"oasis will not use it as its {wanted} bucket: name another in {setting}"
+            )
+        return None
+
+    def keeps(
+        self,
+        cloud: Cloud,
+        node: Node,
+        observed: Mapping[str, Any],
+        recorded: Mapping[str, Any],
+        delete_data: bool,
+    ) -> str | None:
+        """A data bucket, whatever key names it, and a non-empty bucket oasis did not
+        create, are kept unless --delete-data."""
+        if delete_data:
+            return None
+        if (observed.get("labels") or {}).get(ROLE) == "data":
+            return "a data bucket: training data is kept; `oasis down --delete-data` deletes it"
+        if recorded.get("created") != node.name:
+            with api_errors(f"{node.key} ({node.name})"):
+                empty = not list(cloud.storage().list_blobs(node.name, max_results=1))
+            if not empty:
+                return (
+                    "not empty and not created by oasis: kept; `oasis down --delete-data` "
+                    "deletes it"
+                )
+        return None
 
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
-        return {"url": f"gs://{observed['name']}"} if "name" in observed else {}
+        outputs = {"url": f"gs://{observed['name']}"} if "name" in observed else {}
+        if "created" in observed:
+            outputs["created"] = observed["created"]
+        return outputs
+
+    def settle(self, cloud: Cloud, node: Node, observed: dict[str, Any]) -> dict[str, Any]:
+        """A bucket oasis takes over while it is empty counts as made empty by oasis
+        (its own create whose answer was lost, for one): `down` may empty it later."""
+        with api_errors(f"{node.key} ({node.name})"):
+            empty = not list(cloud.storage().list_blobs(node.name, max_results=1))
+        return {**observed, "created": node.name} if empty else observed
 
     def _apply_settings(self, bucket: Any, node: Node) -> None:
         bucket.iam_configuration.uniform_bucket_level_access_enabled = node.spec[
@@ -77,8 +146,8 @@ class Bucket(Kind):
             try:
                 client.create_bucket(bucket, project=cloud.project, location=node.spec["location"])
             except already_exists() as exc:
-                self.adopt_existing(cloud, node, exc)
-        return {"url": f"gs://{node.name}"}
+                return self.outputs(self.adopt_existing(cloud, node, exc))
+        return {"url": f"gs://{node.name}", "created": node.name}  # made empty by oasis
 
     def update(
         self,
