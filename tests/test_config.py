@@ -56,6 +56,14 @@ def test_list_settings_from_env_accept_commas_and_json():
         (["gpu.capacity=spot,spot"], "each kind of capacity may appear once"),
         (["gpu.count=16"], "gpu.count: 16: a3-ultragpu-8g comes with exactly 8 GPUs"),
         (["gpu.count=7"], "gpu.count: 7: a3-ultragpu-8g comes with exactly 8 GPUs"),
+        (
+            ["cluster.authorized_networks=0.0.0.0/1,128.0.0.0/1"],
+            "together they open the control plane to 4,294,967,296 addresses",
+        ),
+        (
+            ["cluster.authorized_networks=1.0.0.0/9,1.128.0.0/9,2.0.0.0/16"],
+            "16,842,752 addresses (more than a /8",
+        ),
         (["gpu.accelerator=nvidia-b200"], "a3-ultragpu-8g has nvidia-h200-141gb"),
         (["gpu.capacity=reservation:r1/blocks/b"], "unknown entry"),
         (["gpu.machine_type=n1-standard-4"], "gpu.machine_type: 'n1-standard-4': unknown"),
@@ -148,3 +156,10 @@ def test_readme_documents_every_setting():
     for path in model.field_paths():
         assert f"`{'.'.join(path)}`" in readme, path
         assert f"`{model.env_name(path)}`" in readme, path
+
+
+def test_authorized_networks_up_to_a_slash_8_need_no_flag():
+    config = loading.load(
+        None, environ={}, overrides=["cluster.authorized_networks=10.0.0.0/8,10.1.0.0/16"]
+    )
+    assert config.cluster.authorized_networks == ["10.0.0.0/8", "10.1.0.0/16"]

@@ -285,5 +285,8 @@ def test_another_bad_request_on_a_policy_write_is_not_retried(oasis, cloud_dir, 
     result = oasis("--local", "up", "--yes")
     assert result.code != 0
     assert "Role roles/x is not supported" in result.stderr
+    assert "%24alt" not in result.stderr  # the client's query noise is not the cause
+    assert "iam:project: iam:project" not in result.stderr  # the resource, named once
+    assert ":setIamPolicy: Role roles/x is not supported" in result.stderr
     writes = [r for r in requests_log() if r["path"].endswith(f"{P}:setIamPolicy")]
     assert [r["status"] for r in writes] == [400]

@@ -227,6 +227,8 @@ def test_delete_data_needs_a_second_confirmation(deployed, oasis, world):
     result = oasis("--local", "down", "--delete-data")
     assert result.code == 2
     assert "--yes" in result.stderr
+    assert "the data bucket and its objects too" in result.stderr
+    assert "kept" not in result.stderr
     assert world() == before
 
 

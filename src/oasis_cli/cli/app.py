@@ -85,7 +85,8 @@ def global_options(
 AllowAnyIpOption = Annotated[
     bool,
     typer.Option(
-        "--allow-any-ip", help="Allow 0.0.0.0/0 as the control plane's authorized network."
+        "--allow-any-ip",
+        help="Allow authorized networks spanning more than a /8 (0.0.0.0/0, say).",
     ),
 ]
 

@@ -78,7 +78,12 @@ def up(opts: Options, *, everything: bool, ask: Confirm, interactive: bool) -> N
 def down(opts: Options, *, delete_data: bool, ask: Confirm) -> None:
     """Delete everything the deployment owns, in reverse order; the data bucket only
     with `delete_data`, asked a second time."""
-    confirm(opts, ask, "Delete every resource of this deployment (the data bucket is kept)?")
+    question = (
+        "Delete every resource of this deployment, the data bucket and its objects too?"
+        if delete_data
+        else "Delete every resource of this deployment (the data bucket is kept)?"
+    )
+    confirm(opts, ask, question)
     with open_session(opts, "down", detect_ip=False) as context:
         if delete_data:
             bucket = context.deployment.names.bucket

@@ -47,7 +47,13 @@ def finish(opts: Options, context: Context, outcome: Outcome, command: str, retr
             summary = ", ".join(f"{n} {verb}" for verb, n in sorted(counts.items()))
             opts.stderr.print(f"[green]{command} finished[/]: {summary}.", soft_wrap=True)
         return
-    lines = [f"{key}: {message}" for key, message in errors.items()]
+    # an error that names its resource already starts with the node's key
+    lines = [
+        message
+        if message.startswith(f"{key} ") or message.startswith(f"{key}:")
+        else f"{key}: {message}"
+        for key, message in errors.items()
+    ]
     if outcome.not_started:
         lines.append(f"not started: {', '.join(outcome.not_started)}")
     raise OasisError(

@@ -111,6 +111,18 @@ def format_validation_error(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+OPEN_LIMIT = 2**24
+"""More addresses than a /8 (the largest block any one organization holds) in the
+authorized networks, counted over their union, is an open control plane: 0.0.0.0/0,
+or 0.0.0.0/1 + 128.0.0.0/1, or any set of ranges that adds up past a /8."""
+
+
+def open_addresses(cidrs: list[str]) -> int:
+    """How many addresses the union of `cidrs` covers (overlaps counted once)."""
+    networks = [ipaddress.IPv4Network(cidr, strict=False) for cidr in cidrs]
+    return sum(n.num_addresses for n in ipaddress.collapse_addresses(networks))
+
+
 def _check_cross_field(config: Config) -> None:
     problems: list[str] = []
     if not re.fullmatch(r"[a-z]+-[a-z]+\d+", config.region):
@@ -159,10 +171,12 @@ def _check_cross_field(config: Config) -> None:
             if parsed.overlaps(other):
                 problems.append(f"{key}: {cidr!r}: overlaps {other_key} ({other})")
         seen.append((key, parsed))
-    if "0.0.0.0/0" in config.cluster.authorized_networks and not config.cluster.allow_any_ip:
+    opened = open_addresses(config.cluster.authorized_networks)
+    if opened > OPEN_LIMIT and not config.cluster.allow_any_ip:
         problems.append(
-            "cluster.authorized_networks: '0.0.0.0/0': opens the control plane to the whole "
-            "internet; pass --allow-any-ip to allow it"
+            f"cluster.authorized_networks: {config.cluster.authorized_networks!r}: together "
+            f"they open the control plane to {opened:,} addresses (more than a /8, "
+            f"{OPEN_LIMIT:,}: the internet, in effect); pass --allow-any-ip to allow it"
         )
     tag = config.images.upstream.rpartition(":")[2]
     if not tag.startswith(config.ray.version + "-") and tag != config.ray.version:

@@ -114,7 +114,10 @@ class ClusterSettings(Section):
     ] = []
     allow_any_ip: Annotated[
         bool,
-        Field(description="Allow 0.0.0.0/0 in authorized_networks (also --allow-any-ip)."),
+        Field(
+            description="Allow authorized_networks that together span more than a /8, "
+            "0.0.0.0/0 among them (also --allow-any-ip)."
+        ),
     ] = False
     ip_echo_url: Annotated[
         str, Field(description="HTTPS service answering the caller's public IP, for detection.")

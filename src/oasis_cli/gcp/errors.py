@@ -53,8 +53,16 @@ def api_errors(resource: str) -> Iterator[None]:
             raise ApiDisabled(resource, (exc.metadata or {}).get("service", "?")) from None
         code = exc.code if exc.code is not None else "error"
         raise CloudError(
-            resource, f"{int(code) if isinstance(code, int) else code} {exc.message}"
+            resource, f"{int(code) if isinstance(code, int) else code} {_quiet(exc.message)}"
         ) from None
+
+
+def _quiet(message: str) -> str:
+    """The client's message without the query string REST clients add to the URL
+    (`?%24alt=json%3Benum-encoding%3Dint`): the method and path are what help."""
+    import re
+
+    return re.sub(r"(https?://[^\s?]+)\?[^\s:]*", r"\1", message)
 
 
 def operation_in_progress(exc: BaseException) -> bool:
