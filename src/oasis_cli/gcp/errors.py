@@ -23,7 +23,7 @@ def retrying(
     from google.api_core import retry
 
     return retry.Retry(
-        predicate=lambda exc: _transient(exc) or any(check(exc) for check in also),
+        predicate=lambda exc: is_transient(exc) or any(check(exc) for check in also),
         initial=initial_s,
         maximum=max(initial_s, maximum_s),
         multiplier=multiplier,
@@ -108,7 +108,7 @@ def account_not_visible(exc: BaseException) -> bool:
     )
 
 
-def _transient(exc: BaseException) -> bool:
+def is_transient(exc: BaseException) -> bool:
     """429 and 5xx, and a connection dropped before the answer came (REST clients
     raise requests' ConnectionError for it: the request may have been served, which
     every retried create survives by adopting on 409 or replaying its request id)."""

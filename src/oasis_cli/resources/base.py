@@ -209,10 +209,15 @@ def fetch(node: Node, call: Callable[[], Any]) -> dict[str, Any] | None:
 
 
 def remove(
-    node: Node, start: Callable[[], Any], finish: Callable[[Any], None] | None = None
+    node: Node,
+    start: Callable[[], Any],
+    finish: Callable[[Any], None] | None = None,
+    until_gone: Callable[[], None] | None = None,
 ) -> None:
     """Start a delete and `finish` it (wait on its operation); a resource already gone
-    counts as deleted. Errors name the node."""
+    counts as deleted. A retried delete whose first attempt was served (its answer
+    lost) meets "being deleted": then `until_gone` waits for that deletion. Errors
+    name the node."""
     from google.api_core import exceptions
 
     from oasis_cli.gcp.errors import api_errors
@@ -222,12 +227,21 @@ def remove(
             started = start()
         except exceptions.NotFound:
             return
+        except exceptions.Conflict as exc:
+            if until_gone is None or "being deleted" not in str(exc):
+                raise
+            until_gone()
+            return
         if finish is not None:
             finish(started)
 
 
 def remove_longrunning(
-    cloud: Cloud, node: Node, start: Callable[[], Any], on_operation: OnOperation
+    cloud: Cloud,
+    node: Node,
+    start: Callable[[], Any],
+    on_operation: OnOperation,
+    until_gone: Callable[[], None] | None = None,
 ) -> None:
     """`remove()` for a delete answered with a google.longrunning operation: record the
     operation, then wait for it."""
@@ -237,7 +251,7 @@ def remove_longrunning(
         on_operation(operation.operation.name)
         wait_longrunning(cloud, operation)
 
-    remove(node, start, finish)
+    remove(node, start, finish, until_gone)
 
 
 def plan(node: Node, observed: Mapping[str, Any] | None, kind: Kind) -> Plan:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config.names import Deployment
 from oasis_cli.errors import CloudError
-from oasis_cli.gcp.errors import api_errors, until_account_is_usable
+from oasis_cli.gcp.errors import api_errors, transient_retry, until_account_is_usable
 from oasis_cli.graph import Node
 from oasis_cli.resources.base import Change, Converging, Kind, OnOperation
 from oasis_cli.resources.iam import email
@@ -119,7 +119,8 @@ class _Policy:
             request={
                 "resource": self._resource(),
                 "options": {"requested_policy_version": POLICY_VERSION},
-            }
+            },
+            retry=transient_retry(self.cloud.poll.initial_s),
         )
         return {
             (b.role, m) for b in self.raw.bindings if not b.HasField("condition") for m in b.members

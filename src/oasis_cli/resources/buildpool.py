@@ -23,7 +23,7 @@ from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.gcp.waiter import wait_compute
 from oasis_cli.graph import Node
 from oasis_cli.polling import wait_until
-from oasis_cli.resources.base import Kind, OnOperation
+from oasis_cli.resources.base import Kind, OnOperation, already_exists
 from oasis_cli.resources.compute import ComputeKind
 from oasis_cli.resources.template import PlainKind
 
@@ -103,12 +103,18 @@ class Connection(Kind):
         return cloud.endpoints.get("servicenetworking", "https://servicenetworking.googleapis.com")
 
     def _call(self, cloud: Cloud, node: Node, method: str, path: str, **kwargs: Any) -> Any:
+        """One REST call, retried on transient failures inside a deadline like every
+        client library call (Service Networking has no client library)."""
         from google.api_core import exceptions
 
-        response = self._session(cloud).request(method, f"{self._base(cloud)}/{path}", **kwargs)
-        if response.status_code >= 400:
-            raise exceptions.from_http_response(response)
-        return response.json()
+        def call() -> Any:
+            url = f"{self._base(cloud)}/{path}"
+            response = self._session(cloud).request(method, url, **kwargs)
+            if response.status_code >= 400:
+                raise exceptions.from_http_response(response)
+            return response.json()
+
+        return transient_retry(cloud.poll.initial_s)(call)()
 
     def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
         with api_errors(f"{node.key} ({node.name})"):
@@ -153,7 +159,11 @@ class Connection(Kind):
             "reservedPeeringRanges": node.spec["ranges"],
         }
         with api_errors(f"{node.key} ({node.name})"):
-            operation = self._call(cloud, node, "POST", f"{SERVICE}/connections", json=body)
+            try:
+                operation = self._call(cloud, node, "POST", f"{SERVICE}/connections", json=body)
+            except already_exists() as exc:  # a retry after a create that was served
+                self.adopt_existing(cloud, node, exc)
+                return {"peering": PEERING}
             on_operation(operation["name"])
             self._wait(cloud, node, operation)
         return {"peering": PEERING}

@@ -12,17 +12,15 @@ per identity: a build with that tag still running is followed, not repeated.
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config.names import Deployment
-from oasis_cli.errors import CloudError, ConfigError, OasisError
+from oasis_cli.errors import CloudError, ConfigError
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.graph import Node
-from oasis_cli.polling import wait_until
+from oasis_cli.resources import builds
 from oasis_cli.resources.base import (
     Change,
     Converging,
@@ -42,19 +40,7 @@ IMAGES = (
     ("base", "ray-base", "base_context", "base"),
     ("server", "ray-server", "server_context", "custom"),
 )
-RUNNING = {"QUEUED", "WORKING", "PENDING"}
-TAIL_LINES = 20
 CONFIG_FILE = "cloudbuild.yaml"
-
-
-class BuildFailed(OasisError):
-    """A build ended in anything but SUCCESS; says where its log is."""
-
-    def __init__(self, build: str, status: str, detail: str, log_url: str, tail: list[str]):
-        lines = "\n".join(f"    {line}" for line in tail) or "    (no log written)"
-        super().__init__(
-            f"build {build} ended {status}: {detail}\n  log: {log_url}\n  last log lines:\n{lines}"
-        )
 
 
 def image_nodes(d: Deployment, config_dir: Path, *, force: bool = False) -> list[Node]:
@@ -274,10 +260,8 @@ class Image(Converging):
         parent = f"projects/{cloud.project}/locations/{node.location}"
         client = self._builds(cloud)
         with api_errors(where):
-            blob = cloud.storage().bucket(bucket).blob(source)
-            if not blob.exists():
-                blob.upload_from_string(archive.data, content_type="application/gzip")
-            running = self._running(client, parent, tag)
+            builds.upload(cloud, bucket, source, archive.data)
+            running = builds.running(cloud, client, parent, tag)
             if running is None:
                 request = {
                     **request,
@@ -285,12 +269,11 @@ class Image(Converging):
                     "tags": ["oasis", *node.spec["labels"], tag],
                 }
                 build = cloudbuild_v1.Build.from_json(json.dumps(request))
-                operation = client.create_build(parent=parent, build=build)
-                name = operation.metadata.build.name
+                name = builds.submit(cloud, client, parent, build, tag)
             else:
                 name = running
             on_operation(name)
-            latest = self._follow(cloud, client, name, on_operation, node.spec["timeout_s"])
+            latest = builds.follow(cloud, client, name, on_operation, node.spec["timeout_s"])
         uri = self._uri(cloud, node)
         pushed = latest.get("results", {}).get("images", [])
         images = [image for image in pushed if image["name"].startswith(uri)]
@@ -307,46 +290,6 @@ class Image(Converging):
             "log_url": latest.get("log_url", ""),
         }
 
-    def _running(self, client: Any, parent: str, tag: str) -> str | None:
-        """A build of this very identity still running (an interrupted run's)."""
-        request = {"parent": parent, "filter": f'tags="{tag}"'}  # parent only: gotcha 2
-        for build in client.list_builds(request=request):
-            if build.status.name in RUNNING:
-                return str(build.name)
-        return None
-
-    def _follow(
-        self, cloud: Cloud, client: Any, name: str, on_operation: OnOperation, timeout_s: float
-    ) -> dict[str, Any]:
-        """Poll the build until it ends, showing new log lines; raises BuildFailed."""
-        from oasis_cli.gcp.messages import to_plain
-
-        latest: dict[str, Any] = {}
-        tail: LogTail | None = None
-
-        def poll() -> bool:
-            nonlocal latest, tail
-            latest = to_plain(client.get_build(name=name))
-            if tail is None and latest.get("logs_bucket"):
-                tail = LogTail(cloud, latest["logs_bucket"], latest["id"])
-            lines = tail.read() if tail else []
-            on_operation.progress(latest["status"].lower(), lines)
-            return latest["status"] not in RUNNING
-
-        # queueing and pushing come on top of the build's own timeout
-        policy = replace(cloud.poll, deadline_s=max(cloud.poll.deadline_s, timeout_s + 600))
-        wait_until(poll, name=name, policy=policy)
-        if latest["status"] != "SUCCESS":
-            detail = latest.get("failure_info", {}).get("detail") or latest.get("status_detail", "")
-            raise BuildFailed(
-                latest["id"],
-                latest["status"],
-                detail,
-                latest.get("log_url", ""),
-                list(tail.last) if tail else [],
-            )
-        return latest
-
     def delete(
         self,
         cloud: Cloud,
@@ -355,38 +298,18 @@ class Image(Converging):
         on_operation: OnOperation,
         recorded: Mapping[str, Any],
     ) -> None:
-        package = self._package(cloud, node)
+        package, retry = self._package(cloud, node), transient_retry(cloud.poll.initial_s)
         remove_longrunning(
-            cloud, node, lambda: self._registry(cloud).delete_package(name=package), on_operation
+            cloud,
+            node,
+            lambda: self._registry(cloud).delete_package(name=package, retry=retry),
+            on_operation,
         )
 
 
 def _parts(package: str) -> tuple[str, str, str, str]:
     parts = package.split("/")
     return parts[1], parts[3], parts[5], parts[7]
-
-
-class LogTail:
-    """New complete lines of a build's log object, read from where the last read ended."""
-
-    def __init__(self, cloud: Cloud, logs_bucket: str, build_id: str) -> None:
-        bucket, _, prefix = logs_bucket.removeprefix("gs://").partition("/")
-        self.bucket = cloud.storage().bucket(bucket)
-        self.name = f"{prefix.strip('/') + '/' if prefix else ''}log-{build_id}.txt"
-        self.offset = 0
-        self.partial = b""
-        self.last: deque[str] = deque(maxlen=TAIL_LINES)
-
-    def read(self) -> list[str]:
-        blob = self.bucket.get_blob(self.name)
-        if blob is None or (blob.size or 0) <= self.offset:
-            return []
-        data = blob.download_as_bytes(start=self.offset)
-        self.offset += len(data)
-        *complete, self.partial = (self.partial + data).split(b"\n")
-        lines = [line.decode(errors="replace") for line in complete]
-        self.last.extend(lines)
-        return lines
 
 
 KINDS: tuple[Kind, ...] = (Image(),)

@@ -20,6 +20,7 @@ from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.gcp.waiter import wait_longrunning
 from oasis_cli.graph import Node
+from oasis_cli.polling import wait_until
 from oasis_cli.resources.base import (
     Kind,
     OnOperation,
@@ -104,9 +105,23 @@ class PlainKind(Kind):
         on_operation: OnOperation,
         recorded: Mapping[str, Any],
     ) -> None:
+        """Delete, retrying transient failures: a retry after a delete that was served
+        finds the resource gone (NotFound) or still being deleted (then waits for it)."""
         name = self.resource_name(cloud, node)
         delete = getattr(self.client(cloud), f"delete_{self.resource}")
+        retry = transient_retry(cloud.poll.initial_s)
+
+        def until_gone() -> None:
+            wait_until(
+                lambda: self.observe(cloud, node) is None,
+                name=f"{node.key} ({node.name}) to be deleted",
+                policy=cloud.poll,
+            )
+
+        def start() -> Any:
+            return delete(name=name, retry=retry)
+
         if self.longrunning:
-            remove_longrunning(cloud, node, lambda: delete(name=name), on_operation)
+            remove_longrunning(cloud, node, start, on_operation, until_gone)
         else:
-            remove(node, lambda: delete(name=name))
+            remove(node, start, until_gone=until_gone)

@@ -261,6 +261,14 @@ class Storage(RestService):
         name = metadata.get("name") or request.param("name")
         if not name:
             raise HttpError(400, "Required parameter: name", "required")
+        # ifGenerationMatch=0: write only if no live object has that name
+        # (https://cloud.google.com/storage/docs/request-preconditions)
+        if request.param("ifGenerationMatch") == "0" and name in self._objects(world, bucket):
+            raise HttpError(
+                412,
+                "At least one of the pre-conditions you specified did not hold.",
+                "conditionNotMet",
+            )
         record = put_object(self.store, world, bucket, name, data, content_type, metadata)
         return Response(200, record)
 
