@@ -240,3 +240,25 @@ def test_a_plain_create_whose_answer_was_lost_is_retried_and_adopted(
     result = oasis("--local", "up", "--yes")
     assert result.code == 0, result.stderr
     assert made(world()) == EXPECTED
+
+
+def test_down_deletes_everything_a_failure_does_not_hold_back(oasis, deployed, cloud_dir, world):
+    """A secret whose delete is refused for good: only what waits for it stays; the
+    cluster and everything else are deleted, and the summary says what remains and why."""
+    faults.add(
+        Store(cloud_dir),
+        {
+            "action": "error",
+            "status": 403,
+            "method": "DELETE",
+            "path": "/secrets/",
+            "count": -1,
+            "message": "Permission denied on secret.",
+        },
+    )
+    result = oasis("--local", "down", "--yes")
+    assert result.code == 1
+    assert "secret (oasis-secrets): 403" in result.stderr
+    assert "not started (waiting for secret, which failed): apis" in result.stderr
+    left = {item["name"] for item in leftovers(world())}
+    assert left == {"oasis-secrets"}

@@ -103,3 +103,22 @@ def test_every_command_graph_names_only_keys_it_has_or_declares(tmp_path):
         assert graph.order(composed.nodes, outside=composed.outside)
     everything = graphs.everything(d, tmp_path)
     assert everything.outside == frozenset()
+
+
+def test_keep_going_runs_what_does_not_wait_for_a_failure():
+    chain = [
+        Node("a", "k", "a", "r"),
+        Node("after-a", "k", "x", "r", ("a",)),
+        Node("after-after-a", "k", "y", "r", ("after-a",)),
+        Node("other", "k", "o", "r"),
+    ]
+
+    def work(node):
+        if node.key == "a":
+            raise RuntimeError("boom")
+        return node.key
+
+    outcome = graph.run(chain, work, parallelism=1, keep_going=True)
+    assert set(outcome.errors) == {"a"}
+    assert outcome.results == {"other": "other"}
+    assert outcome.waiting_for == {"after-a": ["a"], "after-after-a": ["a"]}

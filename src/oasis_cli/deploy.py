@@ -157,6 +157,7 @@ def down(ctx: Context) -> Outcome:
         parallelism=ctx.parallelism,
         reverse=True,
         outside=graph.outside,
+        keep_going=True,  # one failure must not leave unrelated resources behind
     )
 
 

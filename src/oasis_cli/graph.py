@@ -44,6 +44,7 @@ class Outcome:
     results: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, BaseException] = field(default_factory=dict)
     not_started: list[str] = field(default_factory=list)
+    waiting_for: dict[str, list[str]] = field(default_factory=dict)  # key -> failed keys
 
     @property
     def ok(self) -> bool:
@@ -84,17 +85,21 @@ def run(
     parallelism: int,
     reverse: bool = False,
     outside: Collection[str] = (),
+    keep_going: bool = False,
 ) -> Outcome:
-    """Run `work` on every node once its predecessors succeeded."""
+    """Run `work` on every node once its predecessors succeeded. After a failure
+    nothing new starts, unless `keep_going`: then only what depends on a failed node
+    waits (`Outcome.waiting_for` says on which)."""
     by_key = {node.key: node for node in nodes}
-    sorter = graphlib.TopologicalSorter(_edges(by_key, reverse, outside))
+    edges = _edges(by_key, reverse, outside)
+    sorter = graphlib.TopologicalSorter(edges)
     sorter.prepare()
     outcome = Outcome()
     in_flight: dict[Future[Any], str] = {}
     with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="oasis") as pool:
         try:
             while sorter.is_active():
-                if not outcome.errors:
+                if keep_going or not outcome.errors:
                     for key in sorted(sorter.get_ready()):
                         in_flight[pool.submit(work, by_key[key])] = key
                 if not in_flight:
@@ -114,4 +119,23 @@ def run(
             raise
     finished_keys = outcome.results.keys() | outcome.errors.keys()
     outcome.not_started = [key for key in by_key if key not in finished_keys]
+    for key in outcome.not_started:
+        failed = _failed_before(key, edges, outcome.errors.keys())
+        if failed:
+            outcome.waiting_for[key] = failed
     return outcome
+
+
+def _failed_before(key: str, edges: Mapping[str, set[str]], failed: Collection[str]) -> list[str]:
+    """The failed nodes `key` waits for, directly or through others."""
+    seen, stack, found = set(), list(edges[key]), set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if current in failed:
+            found.add(current)
+        else:
+            stack.extend(edges.get(current, ()))
+    return sorted(found)

@@ -38,6 +38,7 @@ def finish(opts: Options, context: Context, outcome: Outcome, command: str, retr
                 "results": results,
                 "errors": errors,
                 "not_started": outcome.not_started,
+                "waiting_for": outcome.waiting_for,
                 "log": str(context.log_path),
             }
         )
@@ -54,8 +55,13 @@ def finish(opts: Options, context: Context, outcome: Outcome, command: str, retr
         else f"{key}: {message}"
         for key, message in errors.items()
     ]
-    if outcome.not_started:
-        lines.append(f"not started: {', '.join(outcome.not_started)}")
+    groups: dict[str, list[str]] = {}
+    for key in outcome.not_started:
+        failed = outcome.waiting_for.get(key)
+        reason = f"waiting for {', '.join(failed)}, which failed" if failed else ""
+        groups.setdefault(reason, []).append(key)
+    for reason, keys in groups.items():
+        lines.append(f"not started{f' ({reason})' if reason else ''}: {', '.join(keys)}")
     raise OasisError(
         f"{command} failed:\n  " + "\n  ".join(lines),
         hint=f"The ledger is consistent. Fix the cause, then run `{retry}` again; it resumes "
