@@ -417,3 +417,44 @@ def test_pin_version_keeps_the_minor_as_the_a3_ultra_blueprint_does(oasis, world
         "endTimeBehavior": "UNTIL_END_OF_SUPPORT",
     }
     assert "0 to change" in oasis(*pinned, "plan").stdout
+
+
+def test_a_changed_operator_ip_updates_the_authorized_networks_in_place(
+    built, oasis, monkeypatch, world
+):
+    """The caller's address changes (routine): `plan` shows an in-place change, `up`
+    makes it with clusters.update, and the cluster API admits the new address."""
+    monkeypatch.setenv("OASIS_LOCAL_CALLER_IP", "198.51.100.9")
+    plan = oasis("--local", "plan")
+    assert "198.51.100.9/32" in plan.stdout
+    assert "needs recreation" not in plan.stdout
+    assert "1 to change" in plan.stdout
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 0, result.stderr
+    assert "1 updated" in result.stderr
+    cluster = next(i["resource"] for i in world() if i["name"] == "oasis-h200")
+    blocks = cluster["controlPlaneEndpointsConfig"]["ipEndpointsConfig"]["authorizedNetworksConfig"]
+    assert blocks["cidrBlocks"] == [{"displayName": "oasis", "cidrBlock": "198.51.100.9/32"}]
+    assert oasis("--local", "ray", "deploy").code == 0  # reachable from the new address
+
+
+def test_pool_autoscaling_changes_in_place_and_other_settings_say_they_need_recreation(
+    deployed, oasis, world
+):
+    resized = ("--local", "--set", "gpu.max_nodes=4")
+    plan = oasis(*resized, "plan")
+    assert "needs recreation" not in plan.stdout
+    assert oasis(*resized, "up", "--yes").code == 0
+    pools = {i["name"]: i["resource"] for i in world() if i["kind"] == "container#nodePool"}
+    assert pools["oasis-h200-spot"]["autoscaling"]["maxNodeCount"] == 4
+    assert pools["oasis-h200-flex"]["autoscaling"]["totalMaxNodeCount"] == 4
+    driver = ("--local", "--set", "gpu.max_nodes=4", "--set", "gpu.driver=DEFAULT")
+    changes = [
+        c for p in oasis(*driver, "plan", "--output", "json").json()["plan"] for c in p["changes"]
+    ]
+    assert any(
+        c.startswith("config.accelerators") and c.endswith("(needs recreation)") for c in changes
+    )
+    refused = oasis(*driver, "up", "--yes")
+    assert refused.code == 1
+    assert "cannot be changed in place" in refused.stderr

@@ -107,6 +107,9 @@ class Apis(Kind):
         self._enable(cloud, list(changes[0].current), on_operation)
         return {"enabled": list(node.spec["services"])}
 
+    def in_place(self, change: Change) -> bool:
+        return True  # enabling more APIs
+
     def retained(self, node: Node, delete_data: bool) -> str | None:
         return "APIs stay enabled: other workloads in the project may use them"
 

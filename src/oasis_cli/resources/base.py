@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -48,9 +48,11 @@ class Change:
     field: str
     current: Any
     desired: Any
+    recreate: bool = False  # the cloud cannot change this setting in place
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.current!r} -> {self.desired!r}"
+        text = f"{self.field}: {self.current!r} -> {self.desired!r}"
+        return f"{text} (needs recreation)" if self.recreate else text
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,10 @@ class Kind(ABC):
         live), or None to delete it."""
         return None
 
+    def in_place(self, change: Change) -> bool:
+        """Whether `update` can make this change without recreating the resource."""
+        return False
+
     def refuses(self, node: Node, observed: Mapping[str, Any]) -> str | None:
         """Why this deployment's live resource must not be used for `node` (None: it
         may, if owned)."""
@@ -174,6 +180,9 @@ class Converging(Kind):
         on_operation: OnOperation,
     ) -> dict[str, Any]:
         return self.create(cloud, node, request_id, on_operation)
+
+    def in_place(self, change: Change) -> bool:
+        return True
 
 
 def already_exists() -> tuple[type[Exception], ...]:
@@ -266,7 +275,10 @@ def plan(node: Node, observed: Mapping[str, Any] | None, kind: Kind) -> Plan:
             Action.CONFLICT,
             reason=f"{node.name} exists but does not belong to this deployment",
         )
-    changes = tuple(kind.compare(node, observed))
+    changes = tuple(
+        change if kind.in_place(change) else replace(change, recreate=True)
+        for change in kind.compare(node, observed)
+    )
     if changes:
         return Plan(node, Action.UPDATE, changes)
     return Plan(node, Action.NOOP)

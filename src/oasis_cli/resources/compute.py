@@ -108,6 +108,9 @@ class ComputeKind(Kind):
         observed = self.observe(cloud, node)
         return self.outputs(observed or {})
 
+    def in_place(self, change: Change) -> bool:
+        return self.patchable
+
     def update(
         self,
         cloud: Cloud,

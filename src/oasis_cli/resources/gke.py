@@ -8,8 +8,9 @@ platform needs; it is enrolled in a release channel, which upgrades it.
 
 from __future__ import annotations
 
+import json
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config.names import Deployment
@@ -205,6 +206,29 @@ class GkeKind(Kind):
         return latest
 
 
+def _desired_endpoints(spec: Mapping[str, Any]) -> tuple[str, str]:
+    ip = spec["control_plane_endpoints_config"]["ip_endpoints_config"]
+    networks = {"authorized_networks_config": ip["authorized_networks_config"]}
+    return "desired_control_plane_endpoints_config", json.dumps({"ip_endpoints_config": networks})
+
+
+IN_PLACE: dict[str, Callable[[Mapping[str, Any]], tuple[str, str]]] = {
+    "control_plane_endpoints_config.ip_endpoints_config.authorized_networks_config": (
+        _desired_endpoints
+    ),
+    "release_channel": lambda spec: (
+        "desired_release_channel",
+        json.dumps(spec["release_channel"]),
+    ),
+    "current_master_version": lambda spec: (
+        "desired_master_version",
+        json.dumps(spec["initial_cluster_version"]),
+    ),
+}
+"""Cluster settings GKE updates in place (ClusterUpdate's desired_* fields), by the
+spec path a change names, with the update that makes it."""
+
+
 class Cluster(GkeKind):
     delete_method = "delete_cluster"
     kind = "container.cluster"
@@ -239,6 +263,38 @@ class Cluster(GkeKind):
             "endpoint": observed.get("endpoint"),
             "version": observed.get("current_master_version"),
         }
+
+    def in_place(self, change: Change) -> bool:
+        return any(change.field.startswith(prefix) for prefix in IN_PLACE)
+
+    def update(
+        self,
+        cloud: Cloud,
+        node: Node,
+        changes: tuple[Change, ...],
+        request_id: str,
+        on_operation: OnOperation,
+    ) -> dict[str, Any]:
+        """What GKE changes in place, one `clusters.update` each (one cluster operation
+        at a time): the authorized networks (the operator's IP changes), the release
+        channel, the control plane's version (an upgrade; GKE never downgrades)."""
+        recreate = [c.field for c in changes if not self.in_place(c)]
+        if recreate:
+            return super().update(cloud, node, changes, request_id, on_operation)
+        desired = {
+            IN_PLACE[prefix](node.spec)
+            for change in changes
+            for prefix in IN_PLACE
+            if change.field.startswith(prefix)
+        }
+        retry = until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s)
+        with api_errors(f"{node.key} ({node.name})"):
+            for field, value in sorted(desired):
+                operation = self._client(cloud).update_cluster(
+                    name=self._path(cloud, node), update={field: json.loads(value)}, retry=retry
+                )
+                self._wait(cloud, node, operation, on_operation)
+        return self.outputs(self.observe(cloud, node) or {})
 
     def create(
         self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation

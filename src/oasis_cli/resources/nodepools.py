@@ -153,6 +153,28 @@ class NodePool(GkeKind):
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
         return {"version": observed.get("version")}
 
+    def in_place(self, change: Change) -> bool:
+        return change.field.startswith("autoscaling")  # setAutoscaling; the rest recreates
+
+    def update(
+        self,
+        cloud: Cloud,
+        node: Node,
+        changes: tuple[Change, ...],
+        request_id: str,
+        on_operation: OnOperation,
+    ) -> dict[str, Any]:
+        """Autoscaling limits in place (nodePools.setAutoscaling); any other change
+        needs the pool recreated."""
+        if any(not self.in_place(c) for c in changes):
+            return super().update(cloud, node, changes, request_id, on_operation)
+        retry = until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s)
+        with api_errors(f"{node.key} ({node.name})"):
+            request = {"name": self._path(cloud, node), "autoscaling": node.spec["autoscaling"]}
+            operation = self._client(cloud).set_node_pool_autoscaling(request=request, retry=retry)
+            self._wait(cloud, node, operation, on_operation)
+        return self.outputs(self.observe(cloud, node) or {})
+
     def create(
         self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
     ) -> dict[str, Any]:

@@ -149,6 +149,9 @@ class Bucket(Kind):
                 return self.outputs(self.adopt_existing(cloud, node, exc))
         return {"url": f"gs://{node.name}", "created": node.name}  # made empty by oasis
 
+    def in_place(self, change: Change) -> bool:
+        return change.field != "location"  # a bucket's location is fixed at creation
+
     def update(
         self,
         cloud: Cloud,

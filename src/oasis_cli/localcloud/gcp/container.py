@@ -47,6 +47,8 @@ class Container(RestService):
             prefix + "clusters.create": self._create_cluster,
             prefix + "clusters.get": self._get_cluster,
             prefix + "clusters.delete": self._delete_cluster,
+            prefix + "clusters.update": self._update_cluster,
+            prefix + "clusters.nodePools.setAutoscaling": self._set_autoscaling,
             prefix + "clusters.nodePools.create": self._create_pool,
             prefix + "clusters.nodePools.get": self._get_pool,
             prefix + "clusters.nodePools.list": self._list_pools,
@@ -256,6 +258,36 @@ class Container(RestService):
         location = params["name"].split("/clusters/")[0]
         return self._start(
             world, location, "DELETE_CLUSTER", params["name"], cluster, CLUSTER_S / 2, request
+        )
+
+    def _update_cluster(self, world: dict, params: dict, request: Request) -> Response:
+        """clusters.update: the desired_* fields GKE changes in place, as a cluster-level
+        operation (nothing else may run meanwhile)."""
+        from google.cloud import container_v1
+
+        cluster = self._cluster(world, params["name"])
+        self._busy(world, cluster)
+        body = normalize(container_v1.UpdateClusterRequest, request.body or {}, "request")
+        update = body.get("update", {})
+        if not update:
+            raise HttpError(400, "update must set a desired_* field.")
+        rules.apply_update(cluster, update)
+        location = params["name"].split("/clusters/")[0]
+        return self._start(world, location, "UPDATE_CLUSTER", params["name"], cluster, 60, request)
+
+    def _set_autoscaling(self, world: dict, params: dict, request: Request) -> Response:
+        from google.cloud import container_v1
+
+        cluster, pool = self._pool(world, params["name"])
+        self._busy(world, cluster, pool["name"])
+        body = normalize(container_v1.SetNodePoolAutoscalingRequest, request.body or {}, "r")
+        candidate = {**pool, "autoscaling": body.get("autoscaling", {})}
+        _, project, _, location = params["name"].split("/clusters/")[0].split("/")
+        rules.check_pool(world, project, location, cluster, candidate)
+        pool["autoscaling"] = candidate["autoscaling"]
+        location_path = params["name"].split("/clusters/")[0]
+        return self._start(
+            world, location_path, "SET_NODE_POOL_AUTOSCALING", params["name"], cluster, 10, request
         )
 
     # --- node pools ------------------------------------------------------------------

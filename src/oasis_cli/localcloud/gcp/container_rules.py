@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from oasis_cli.localcloud.gcp.container_versions import VERSIONS
+from oasis_cli.localcloud.gcp.container_versions import VERSIONS, version_key
 from oasis_cli.localcloud.gcp.projects import service_account_exists
 from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import HttpError
@@ -76,6 +76,52 @@ def check_cluster(world: dict, project: str, location: str, cluster: dict) -> No
             raise HttpError(400, f"Invalid CIDR block: {block.get('cidrBlock')}.") from None
     for pool_spec in cluster.get("nodePools", []):
         check_pool(world, project, location, cluster, pool_spec)
+
+
+UPDATABLE = {
+    "desiredControlPlaneEndpointsConfig": "controlPlaneEndpointsConfig",
+    "desiredMasterAuthorizedNetworksConfig": "masterAuthorizedNetworksConfig",
+    "desiredReleaseChannel": "releaseChannel",
+}
+
+
+def apply_update(cluster: dict, update: dict) -> None:
+    """Apply a ClusterUpdate's desired_* fields the simulation knows; a field it does not
+    model is refused rather than silently ignored. The authorized networks are checked
+    like a create's (valid CIDR blocks); a control plane version may only go up
+    (https://cloud.google.com/kubernetes-engine/docs/how-to/upgrading-a-cluster)."""
+    for field, value in update.items():
+        if field == "desiredMasterVersion":
+            current = cluster.get("currentMasterVersion", "")
+            if value not in (*VERSIONS, "latest", "-"):
+                raise HttpError(400, f'Master version "{value}" is unsupported.')
+            if version_key(value) < version_key(current):
+                raise HttpError(400, f"Cannot downgrade the control plane to {value}.")
+            cluster["currentMasterVersion"] = value
+            continue
+        target = UPDATABLE.get(field)
+        if target is None:
+            raise HttpError(501, f"ClusterUpdate.{field} is not simulated by the local cloud")
+        merged = _merge(cluster.get(target, {}), value)
+        blocks = (
+            merged.get("ipEndpointsConfig", {})
+            .get("authorizedNetworksConfig", merged)
+            .get("cidrBlocks", [])
+        )
+        for block in blocks:
+            try:
+                ipaddress.IPv4Network(block.get("cidrBlock", ""))
+            except ValueError:
+                raise HttpError(400, f"Invalid CIDR block: {block.get('cidrBlock')}.") from None
+        cluster[target] = merged
+
+
+def _merge(current: dict, change: dict) -> dict:
+    """`change` over `current`, nested mappings merged, everything else replaced."""
+    out = dict(current)
+    for key, value in change.items():
+        out[key] = _merge(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
 
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
