@@ -9,6 +9,8 @@ from google.cloud import compute_v1, container_v1
 
 from oasis_cli.localcloud.cloud import LocalCloud
 from oasis_cli.localcloud.gcp.echo import PUBLIC_IP
+from oasis_cli.localcloud.infra import faults
+from oasis_cli.localcloud.infra.store import Store
 
 from conftest import enable_apis, gapic
 
@@ -458,3 +460,42 @@ def test_pool_autoscaling_changes_in_place_and_other_settings_say_they_need_recr
     refused = oasis(*driver, "up", "--yes")
     assert refused.code == 1
     assert "cannot be changed in place" in refused.stderr
+
+
+def test_a_cluster_left_in_error_by_a_failed_create_is_replaced(
+    oasis, cloud_dir, world, requests_log
+):
+    """GKE leaves a failed create's cluster in ERROR; the next `plan` shows its
+    replacement and `up` deletes and creates it again instead of looping on 'ok'."""
+    faults.add(
+        Store(cloud_dir),
+        {"action": "fail_operation", "method": "POST", "path": "/clusters$", "message": "boom"},
+    )
+    assert oasis("--local", "up", "--yes").code == 1
+    (broken,) = [i["resource"] for i in world() if i["kind"] == "container#cluster"]
+    assert broken["status"] == "ERROR"
+    plan = oasis("--local", "plan", "--output", "json").json()["plan"]
+    (cluster,) = [p for p in plan if p["key"] == "cluster"]
+    assert cluster["action"] == "update"
+    assert cluster["changes"][0] == "status: 'ERROR' -> 'RUNNING (deleted and created again)'"
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 0, result.stderr
+    (cluster_now,) = [i["resource"] for i in world() if i["kind"] == "container#cluster"]
+    assert cluster_now["status"] == "RUNNING"
+    pools = {i["name"] for i in world() if i["kind"] == "container#nodePool"}
+    assert pools == {"default-pool", "oasis-h200-spot", "oasis-h200-flex"}
+
+
+def test_up_after_a_killed_down_waits_for_the_deletion_then_creates(
+    oasis, deployed, cloud_dir, world
+):
+    """A cluster still STOPPING (a `down` killed after the delete was sent): `up` waits
+    for the deletion to finish, then creates it again."""
+    with LocalCloud(cloud_dir, latency_scale=0.005) as slow:  # the delete takes 1.2 s
+        gapic(slow, container_v1.ClusterManagerClient, "container").delete_cluster(
+            name="projects/oasis-local/locations/us-south1/clusters/oasis-h200"
+        )
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 0, result.stderr
+    (cluster,) = [i["resource"] for i in world() if i["kind"] == "container#cluster"]
+    assert cluster["status"] == "RUNNING"

@@ -8,6 +8,7 @@ CREATE, UPDATE (with the changes) or CONFLICT (exists, not ours).
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +19,11 @@ from oasis_cli.graph import Node
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
+
+
+ADOPT_WAIT_S = 120.0
+"""How long a create answered "already exists" waits for the resource to become readable
+(another run's create still in progress) before calling it a conflict."""
 
 
 @dataclass
@@ -128,13 +134,24 @@ class Kind(ABC):
     def adopt_existing(self, cloud: Cloud, node: Node, error: Exception) -> dict[str, Any]:
         """Our create was answered "already exists": an interrupted earlier run made it?
         Adopt it if it is ours (once usable); anything else is a conflict."""
-        from oasis_cli.errors import CloudError
+        from dataclasses import replace as replaced
 
-        observed = self.observe(cloud, node)
-        if observed is None or not self.owned(node, observed):
+        from oasis_cli.errors import CloudError, OperationTimeout
+        from oasis_cli.polling import wait_until
+
+        found: dict[str, Any] | None = None
+
+        def visible() -> bool:  # another run's create may not be readable yet
+            nonlocal found
+            found = self.observe(cloud, node)
+            return found is not None
+
+        with contextlib.suppress(OperationTimeout):
+            wait_until(visible, name=node.key, policy=replaced(cloud.poll, deadline_s=ADOPT_WAIT_S))
+        if found is None or not self.owned(node, found):
             message = getattr(error, "message", str(error))
             raise CloudError(f"{node.key} ({node.name})", str(message)) from None
-        return self.settle(cloud, node, observed)
+        return self.settle(cloud, node, found)
 
     def retained(self, node: Node, delete_data: bool) -> str | None:
         """Why `down` keeps this resource, or None to delete it."""

@@ -165,7 +165,19 @@ class GkeKind(Kind):
         """Read the resource by full name."""
 
     def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
-        return fetch(node, lambda: self._get(cloud, self._path(cloud, node)))
+        """The resource; one being deleted (a killed `down`) is waited for until it is
+        gone, so that `up` creates it again instead of stopping at STOPPING."""
+        found = fetch(node, lambda: self._get(cloud, self._path(cloud, node)))
+        if found is None or found.get("status") != "STOPPING":
+            return found
+
+        def gone() -> bool:
+            nonlocal found
+            found = fetch(node, lambda: self._get(cloud, self._path(cloud, node)))
+            return found is None or found.get("status") != "STOPPING"
+
+        wait_until(gone, name=f"{node.key} ({node.name}) to finish deleting", policy=cloud.poll)
+        return found
 
     def _wait(self, cloud: Cloud, node: Node, operation: Any, on_operation: OnOperation) -> None:
         on_operation(operation.name)
@@ -189,6 +201,18 @@ class GkeKind(Kind):
             lambda operation: self._wait(cloud, node, operation, on_operation),
         )
 
+    def broken(self, observed: Mapping[str, Any]) -> list[Change]:
+        """A resource GKE left in ERROR (a failed create) is replaced: planned as a
+        change, made by deleting and creating it again (`replace`)."""
+        status = observed.get("status")
+        return [Change("status", status, REPLACED)] if status == "ERROR" else []
+
+    def replace(
+        self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
+    ) -> dict[str, Any]:
+        self.delete(cloud, node, request_id, on_operation, {})
+        return self.create(cloud, node, request_id, on_operation)
+
     def settle(self, cloud: Cloud, node: Node, observed: dict[str, Any]) -> dict[str, Any]:
         """Wait until a resource found PROVISIONING (an interrupted create) is RUNNING."""
         latest = observed
@@ -204,6 +228,9 @@ class GkeKind(Kind):
 
         wait_until(running, name=node.key, policy=cloud.poll)
         return latest
+
+
+REPLACED = "RUNNING (deleted and created again)"
 
 
 def _desired_endpoints(spec: Mapping[str, Any]) -> tuple[str, str]:
@@ -249,7 +276,7 @@ class Cluster(GkeKind):
         spec = {
             k: v for k, v in node.spec.items() if k not in ("node_pools", "initial_cluster_version")
         }
-        changes = diff(spec, observed)
+        changes = self.broken(observed) + diff(spec, observed)
         version = node.spec.get("initial_cluster_version")
         live = observed.get("current_master_version") or ""
         if version and _older(live, version):
@@ -265,7 +292,7 @@ class Cluster(GkeKind):
         }
 
     def in_place(self, change: Change) -> bool:
-        return any(change.field.startswith(prefix) for prefix in IN_PLACE)
+        return change.field == "status" or any(change.field.startswith(p) for p in IN_PLACE)
 
     def update(
         self,
@@ -278,8 +305,9 @@ class Cluster(GkeKind):
         """What GKE changes in place, one `clusters.update` each (one cluster operation
         at a time): the authorized networks (the operator's IP changes), the release
         channel, the control plane's version (an upgrade; GKE never downgrades)."""
-        recreate = [c.field for c in changes if not self.in_place(c)]
-        if recreate:
+        if any(c.field == "status" for c in changes):
+            return self.replace(cloud, node, request_id, on_operation)
+        if any(not self.in_place(c) for c in changes):
             return super().update(cloud, node, changes, request_id, on_operation)
         desired = {
             IN_PLACE[prefix](node.spec)

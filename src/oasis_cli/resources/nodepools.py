@@ -148,13 +148,14 @@ class NodePool(GkeKind):
         config = dict(observed.get("config", {}))
         ours = {t["key"] for t in node.spec.get("config", {}).get("taints", [])}
         config["taints"] = [t for t in config.get("taints", []) if t.get("key") in ours]
-        return diff(self._pool_spec(node), {**observed, "config": config})
+        return self.broken(observed) + diff(self._pool_spec(node), {**observed, "config": config})
 
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
         return {"version": observed.get("version")}
 
     def in_place(self, change: Change) -> bool:
-        return change.field.startswith("autoscaling")  # setAutoscaling; the rest recreates
+        # setAutoscaling; a pool in ERROR is replaced; the rest needs recreation
+        return change.field == "status" or change.field.startswith("autoscaling")
 
     def update(
         self,
@@ -166,6 +167,8 @@ class NodePool(GkeKind):
     ) -> dict[str, Any]:
         """Autoscaling limits in place (nodePools.setAutoscaling); any other change
         needs the pool recreated."""
+        if any(c.field == "status" for c in changes):
+            return self.replace(cloud, node, request_id, on_operation)
         if any(not self.in_place(c) for c in changes):
             return super().update(cloud, node, changes, request_id, on_operation)
         retry = until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s)
