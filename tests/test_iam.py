@@ -290,3 +290,13 @@ def test_another_bad_request_on_a_policy_write_is_not_retried(oasis, cloud_dir, 
     assert ":setIamPolicy: Role roles/x is not supported" in result.stderr
     writes = [r for r in requests_log() if r["path"].endswith(f"{P}:setIamPolicy")]
     assert [r["status"] for r in writes] == [400]
+
+
+def test_down_without_the_ledger_removes_every_member_this_config_adds(
+    oasis, cloud_dir, workspace, foreign_members
+):
+    assert oasis("--local", "up", "--yes").code == 0
+    (workspace / ".oasis" / "local" / "oasis" / "ledger.json").unlink()  # the ledger is lost
+    assert oasis("--local", "down", "--yes").code == 0
+    assert pairs(read_policy(cloud_dir, f"projects/{P}")) == foreign_members
+    assert pairs(read_policy(cloud_dir, f"projects/_/buckets/{BUCKET}")) == set()

@@ -282,7 +282,11 @@ class Bindings(Converging):
         on_operation: OnOperation,
         recorded: Mapping[str, Any],
     ) -> None:
-        ours = {tuple(pair) for pair in recorded.get("added", [])}
+        """Remove the members oasis journaled as added. With no ledger entry (the ledger
+        was lost) remove every member this config would add: the members name this
+        deployment's own accounts and Kubernetes service account."""
+        added = recorded.get("added")
+        ours = self._wanted(cloud, node) if added is None else {tuple(p) for p in added}
         self._modify(
             cloud, node, lambda current: (set(), {p for p in current if p in ours}), missing_ok=True
         )
