@@ -15,11 +15,12 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,17 @@ class Entry:
         return round(self.finished_at - self.started_at, 3)
 
 
+def backup_path(path: Path) -> Path:
+    return path.with_name(path.name + ".bak")
+
+
+def private_dir(path: Path) -> Path:
+    """`path` made (with its parents) and kept private: 0700 whatever the umask."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
 class Ledger:
     """Thread-safe journal of one deployment; every mutation is persisted at once."""
 
@@ -68,8 +80,7 @@ class Ledger:
     @contextlib.contextmanager
     def open(cls, root: Path, deployment: str, project: str) -> Iterator[Ledger]:
         """Lock the deployment, load its ledger and yield it; the lock is released after."""
-        directory = root / deployment
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = private_dir(root / deployment)
         lock_path = directory / "lock"
         with open(lock_path, "a+") as lock_file:
             try:
@@ -93,23 +104,47 @@ class Ledger:
 
     @classmethod
     def load(cls, path: Path, deployment: str, project: str) -> Ledger:
+        """The ledger at `path` (empty if there is none). A ledger that cannot be read
+        is an error that names the backup kept beside it (the file as it was before
+        the last write); fields a newer minor version added are ignored."""
         ledger = cls(path, deployment, project)
         if not path.exists():
             return ledger
+        backup = backup_path(path)
+        hint = (
+            f"A copy from before the last write is at {backup}: `cp {backup} {path}` restores it."
+            if backup.exists()
+            else "Move it away to start over: oasis then finds resources by name."
+        )
         try:
             data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise OasisError(f"{path}: ledger is not valid JSON ({exc})") from None
-        if data.get("version") != VERSION:
-            raise OasisError(f"{path}: ledger version {data.get('version')} is not {VERSION}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise OasisError(f"{path}: ledger is not valid JSON ({exc})", hint=hint) from None
+        if not isinstance(data, dict) or not isinstance(data.get("resources", {}), dict):
+            raise OasisError(f"{path}: not an oasis ledger (no resources object)", hint=hint)
+        version = data.get("version")
+        if not isinstance(version, int) or version > VERSION:
+            raise OasisError(
+                f"{path}: ledger version {version!r} is newer than this oasis reads ({VERSION})",
+                hint="Upgrade oasis (`pip install -U oasis-cli`), then run the command again.",
+            )
         if data.get("project") != project:
             raise OasisError(
                 f"{path}: this deployment lives in project {data.get('project')!r}, "
                 f"not {project!r}",
                 hint="Set `project` to match, or use another `deployment` name.",
             )
+        known = {f.name for f in fields(Entry)} - {"key"}
         for key, raw in data.get("resources", {}).items():
-            ledger.entries[key] = Entry(key=key, **raw)
+            if not isinstance(raw, dict) or raw.get("state", "pending") not in STATES:
+                state = raw.get("state") if isinstance(raw, dict) else raw
+                raise OasisError(f"{path}: entry {key!r} has an unknown state {state!r}", hint=hint)
+            try:
+                ledger.entries[key] = Entry(key=key, **{k: v for k, v in raw.items() if k in known})
+            except TypeError as exc:
+                raise OasisError(
+                    f"{path}: entry {key!r} is incomplete ({exc})", hint=hint
+                ) from None
         return ledger
 
     def save(self) -> None:
@@ -124,7 +159,12 @@ class Ledger:
                     for key, entry in self.entries.items()
                 },
             }
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
+            if self.path.exists():  # the last good ledger, kept for recovery
+                copy = backup_path(self.path).with_suffix(".tmp")
+                shutil.copyfile(self.path, copy)
+                os.chmod(copy, 0o600)
+                os.replace(copy, backup_path(self.path))
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as handle:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from oasis_cli.config.names import Deployment
-from oasis_cli.errors import ConfigError
+from oasis_cli.errors import ConfigError, OasisError
 from oasis_cli.options import Options
 from oasis_cli.ui import Reporter, setup_logging
 
@@ -97,13 +97,13 @@ def open_session(
     status), which read it as it stands so they work while another run is going.
     """
     from oasis_cli.gcp.clients import Cloud, endpoints_from_env
-    from oasis_cli.ledger import Ledger
+    from oasis_cli.ledger import Ledger, private_dir
     from oasis_cli.polling import PollPolicy
 
     deployment = load_deployment(options)
     run = deployment.config.run
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    log_path = options.state_root / deployment.name / "logs" / f"{stamp}-{command}.log"
+    log_path = private_dir(options.state_root / deployment.name) / "logs" / f"{stamp}-{command}.log"
     setup_logging(log_path, debug=options.debug)
     if not options.json:
         options.stderr.print(f"[dim]log: {log_path}[/]", highlight=False)
@@ -137,7 +137,11 @@ def open_session(
         )
         if read_only:
             path = options.state_root / deployment.name / "ledger.json"
-            ledger = Ledger.load(path, deployment.name, deployment.project)
+            try:
+                ledger = Ledger.load(path, deployment.name, deployment.project)
+            except OasisError as exc:  # plan and status still answer from the cloud
+                options.stderr.print(f"[yellow]warning:[/] {exc}", highlight=False)
+                ledger = Ledger(path, deployment.name, deployment.project)
         else:
             ledger = stack.enter_context(
                 Ledger.open(options.state_root, deployment.name, deployment.project)

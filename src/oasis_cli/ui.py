@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -139,7 +140,11 @@ class Reporter:
 
 def setup_logging(path: Path, *, debug: bool) -> None:
     """Send oasis's log to `path` (and to stderr with --debug)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from oasis_cli.ledger import private_dir
+
+    private_dir(path.parent)
+    path.touch(mode=0o600, exist_ok=True)
+    os.chmod(path, 0o600)  # logs name resources and accounts: the owner's only
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_oasis", False):
