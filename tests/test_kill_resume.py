@@ -57,3 +57,38 @@ def test_down_killed_after_every_delete_converges(forks, deployed, cloud_dir, wo
     kills = crash_at_every_mutation(forks, Store(cloud_dir), "down")
     assert kills == len(NODES) - len(RETAINED)
     assert leftovers(world()) == []
+
+
+def test_ctrl_c_returns_while_the_cluster_create_still_runs(cloud_dir, ledger):
+    """Ctrl-C does not wait for creates in flight (minutes on a real cloud): the process
+    exits 130 while the cluster's create operation is still running, and the ledger
+    holds it as pending with its operation, for the next run to follow."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from oasis_cli.localcloud.cloud import LocalCloud
+
+    env = {**os.environ, "OASIS_LOCAL_LATENCY_SCALE": "0.05"}  # the cluster takes 24 s
+    child = subprocess.Popen(
+        [sys.executable, "-m", "oasis_cli", "--local", "up", "--yes"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store = Store(cloud_dir)
+    for _ in range(600):  # until the cluster's create has been sent
+        if any(r["path"].endswith("/clusters") and r["method"] == "POST" for r in store.read_log()):
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "run the same command again to resume" in err
+    with LocalCloud(cloud_dir) as cloud:  # scale 0: the stored due time stands
+        (cluster,) = [i for i in cloud.inventory() if i["kind"] == "container#cluster"]
+    assert cluster["resource"]["status"] == "PROVISIONING"
+    entry = ledger()["resources"]["cluster"]
+    assert entry["state"] == "pending" and entry["operation"]

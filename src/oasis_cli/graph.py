@@ -96,27 +96,29 @@ def run(
     sorter.prepare()
     outcome = Outcome()
     in_flight: dict[Future[Any], str] = {}
-    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="oasis") as pool:
-        try:
-            while sorter.is_active():
-                if keep_going or not outcome.errors:
-                    for key in sorted(sorter.get_ready()):
-                        in_flight[pool.submit(work, by_key[key])] = key
-                if not in_flight:
-                    break
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    key = in_flight.pop(future)
-                    error = future.exception()
-                    if error is None:
-                        outcome.results[key] = future.result()
-                        sorter.done(key)
-                    else:
-                        outcome.errors[key] = error
-        except BaseException:
-            for future in in_flight:
-                future.cancel()
-            raise
+    pool = ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="oasis")
+    try:
+        while sorter.is_active():
+            if keep_going or not outcome.errors:
+                for key in sorted(sorter.get_ready()):
+                    in_flight[pool.submit(work, by_key[key])] = key
+            if not in_flight:
+                break
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in finished:
+                key = in_flight.pop(future)
+                error = future.exception()
+                if error is None:
+                    outcome.results[key] = future.result()
+                    sorter.done(key)
+                else:
+                    outcome.errors[key] = error
+    except BaseException:
+        # Ctrl-C: return at once. What is in flight keeps running in the cloud; the
+        # ledger has it pending with its operation, and the next run follows it.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     finished_keys = outcome.results.keys() | outcome.errors.keys()
     outcome.not_started = [key for key in by_key if key not in finished_keys]
     for key in outcome.not_started:

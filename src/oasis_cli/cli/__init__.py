@@ -39,8 +39,23 @@ def main() -> None:
         print("aborted: nothing was changed.", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
-        print(INTERRUPTED, file=sys.stderr)
-        sys.exit(130)
+        _interrupted()
     if code == 130:  # typer turns Ctrl-C into exit code 130
-        print(INTERRUPTED, file=sys.stderr)
+        _interrupted()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupted() -> None:
+    """Say so and exit 130 at once. Calls still in flight on worker threads are not
+    waited for (a cloud create can take minutes): the ledger already holds them as
+    pending with their request ids and operations, which is the state a killed run
+    leaves and the next run resumes from; waiting for the threads at exit would
+    only hold the terminal."""
+    import threading
+
+    print(INTERRUPTED, file=sys.stderr)
+    sys.stderr.flush()
+    if any(t.name.startswith("oasis") and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        os._exit(130)
+    sys.exit(130)
