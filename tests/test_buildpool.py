@@ -81,17 +81,8 @@ def test_pool_disk_below_100_gb_is_refused(clients):
         )
 
 
-def test_peering_needs_a_reserved_range_and_keeps_it_in_use(clients, local_cloud):
-    import requests
-
-    base = local_cloud.endpoints["servicenetworking"]
-    url = f"{base}/v1/services/servicenetworking.googleapis.com/connections"
-    network = "projects/p-test1/global/networks/net"
-    refused = requests.post(
-        url, json={"network": network, "reservedPeeringRanges": ["absent"]}, timeout=5
-    )
-    assert refused.status_code == 400
-    assert "not a VPC_PEERING range" in refused.json()["error"]["message"]
+def reserved_range(clients, network: str):
+    """A /16 VPC_PEERING range `range` on `network`; the addresses client."""
     addresses = clients(compute_v1, "GlobalAddressesClient", "compute")
     addresses.insert(
         project="p-test1",
@@ -103,6 +94,21 @@ def test_peering_needs_a_reserved_range_and_keeps_it_in_use(clients, local_cloud
             "network": network,
         },
     )
+    return addresses
+
+
+def test_peering_needs_a_reserved_range_and_keeps_it_in_use(clients, local_cloud):
+    import requests
+
+    base = local_cloud.endpoints["servicenetworking"]
+    url = f"{base}/v1/services/servicenetworking.googleapis.com/connections"
+    network = "projects/p-test1/global/networks/net"
+    refused = requests.post(
+        url, json={"network": network, "reservedPeeringRanges": ["absent"]}, timeout=5
+    )
+    assert refused.status_code == 400
+    assert "not a VPC_PEERING range" in refused.json()["error"]["message"]
+    addresses = reserved_range(clients, network)
     created = requests.post(
         url, json={"network": network, "reservedPeeringRanges": ["range"]}, timeout=5
     )
@@ -120,17 +126,7 @@ def test_a_connection_held_by_its_producer_is_refused_until_its_peering_is_remov
 
     base = local_cloud.endpoints["servicenetworking"]
     network = "projects/p-test1/global/networks/net"
-    addresses = clients(compute_v1, "GlobalAddressesClient", "compute")
-    addresses.insert(
-        project="p-test1",
-        address_resource={
-            "name": "range",
-            "purpose": "VPC_PEERING",
-            "address_type": "INTERNAL",
-            "prefix_length": 16,
-            "network": network,
-        },
-    )
+    addresses = reserved_range(clients, network)
     connections = f"{base}/v1/services/servicenetworking.googleapis.com/connections"
     assert requests.post(
         connections, json={"network": network, "reservedPeeringRanges": ["range"]}, timeout=5

@@ -300,3 +300,23 @@ def test_down_without_the_ledger_removes_every_member_this_config_adds(
     assert oasis("--local", "down", "--yes").code == 0
     assert pairs(read_policy(cloud_dir, f"projects/{P}")) == foreign_members
     assert pairs(read_policy(cloud_dir, f"projects/_/buckets/{BUCKET}")) == set()
+
+
+def test_one_deployments_down_leaves_anothers_grants(oasis, cloud_dir):
+    """Two deployments in one project share no member: every member oasis grants names
+    the deployment's own accounts (the GKE service agent's shared grant is gone), so one
+    deployment's `down` cannot take away what the other needs: beta's plan is still
+    all unchanged after alpha's down."""
+    alpha, beta = ("--local", "--set", "deployment=alpha"), ("--local", "--set", "deployment=beta")
+    assert oasis(*alpha, "up", "--yes").code == 0
+    assert oasis(*beta, "up", "--yes").code == 0
+    assert oasis(*alpha, "down", "--yes").code == 0
+    plan = oasis(*beta, "plan", "--output", "json").json()["plan"]
+    assert {p["key"]: p["action"] for p in plan if p["key"].startswith("iam:")} == {
+        "iam:project": "noop",
+        "iam:bucket": "noop",
+        "iam:build-bucket": "noop",
+        "iam:secret": "noop",
+    }
+    after = pairs(read_policy(cloud_dir, f"projects/{P}"))
+    assert not {m for _, m in after if "alpha-" in m}

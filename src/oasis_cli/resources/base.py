@@ -134,8 +134,6 @@ class Kind(ABC):
     def adopt_existing(self, cloud: Cloud, node: Node, error: Exception) -> dict[str, Any]:
         """Our create was answered "already exists": an interrupted earlier run made it?
         Adopt it if it is ours (once usable); anything else is a conflict."""
-        from dataclasses import replace as replaced
-
         from oasis_cli.errors import CloudError, OperationTimeout
         from oasis_cli.polling import wait_until
 
@@ -147,7 +145,7 @@ class Kind(ABC):
             return found is not None
 
         with contextlib.suppress(OperationTimeout):
-            wait_until(visible, name=node.key, policy=replaced(cloud.poll, deadline_s=ADOPT_WAIT_S))
+            wait_until(visible, name=node.key, policy=replace(cloud.poll, deadline_s=ADOPT_WAIT_S))
         if found is None or not self.owned(node, found):
             message = getattr(error, "message", str(error))
             raise CloudError(f"{node.key} ({node.name})", str(message)) from None
