@@ -174,7 +174,7 @@ def test_down_removes_the_peering_when_the_pool_keeps_holding_the_connection(
     oasis, monkeypatch, world, requests_log
 ):
     """At any latency scale the deleted pool holds the connection far longer than oasis
-    retries deleteConnection (10 min vs a few polls), so `down` removes the peering."""
+    retries deleteConnection (an hour vs a few polls), so `down` removes the peering."""
     monkeypatch.setenv("OASIS_LOCAL_LATENCY_SCALE", "0.001")
     assert oasis("--local", "up", "--yes").code == 0
     result = oasis("--local", "down", "--yes")

@@ -376,7 +376,7 @@ def test_down_deletes_a_pool_the_config_no_longer_names(oasis, world):
 
 def test_gpu_pools_are_created_in_parallel(oasis, monkeypatch, cloud_dir):
     """Pool operations overlap: the second pool is created while the first one still is."""
-    monkeypatch.setenv("OASIS_LOCAL_LATENCY_SCALE", "0.002")  # a pool takes 0.36 s
+    monkeypatch.setenv("OASIS_LOCAL_LATENCY_SCALE", "0.005")  # a pool takes 0.9 s
     assert oasis("--local", "up", "--yes").code == 0
     with LocalCloud(cloud_dir) as cloud:
         client = gapic(cloud, container_v1.ClusterManagerClient, "container")

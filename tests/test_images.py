@@ -361,3 +361,16 @@ def test_a_failed_rebuild_keeps_the_last_good_digest_on_record(built, oasis, clo
     entry = images_of(ledger)["image:server"]
     assert entry["state"] == "failed"
     assert entry["outputs"]["digest"] == good
+
+
+def test_down_cancels_a_build_a_killed_run_left_running(deployed, oasis, cloud_dir, world):
+    """A build still running (its run killed right after submitting) would go on
+    writing into the staging bucket: `down` cancels it, waits, then deletes."""
+    faults.add(Store(cloud_dir), {"action": "kill", "method": "POST", "path": "/builds$"})
+    slow = {"OASIS_LOCAL_LATENCY_SCALE": "0.05"}  # the build runs 15-60 s
+    assert run_subprocess("--local", "build-images", env=slow).returncode == -signal.SIGKILL
+    assert builds(cloud_dir)[0]["status"] in ("QUEUED", "WORKING")
+    result = oasis("--local", "down", "--yes")
+    assert result.code == 0, result.stderr
+    assert [b["status"] for b in builds(cloud_dir)] == ["CANCELLED"]
+    assert leftovers(world()) == []

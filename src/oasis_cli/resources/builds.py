@@ -9,6 +9,7 @@ the build its failed attempt may have started, and follows that one.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections import deque
 from dataclasses import replace
@@ -60,6 +61,42 @@ def running(
         ):
             return str(build.name)
     return None
+
+
+def running_for(cloud: Cloud, client: Any, parent: str, uri: str) -> list[str]:
+    """Builds still running that push image `uri` (any tag): an interrupted run's."""
+    request = {"parent": parent, "filter": 'tags="oasis"'}
+    found = client.list_builds(request=request, retry=transient_retry(cloud.poll.initial_s))
+    return [
+        str(build.name)
+        for build in found
+        if build.status.name in RUNNING
+        and any(_substituted(i, build.substitutions).startswith(f"{uri}:") for i in build.images)
+    ]
+
+
+def _substituted(text: str, substitutions: Any) -> str:
+    """`text` with the build's `$_X` / `${_X}` substitutions applied (a build lists its
+    images as its config wrote them)."""
+
+    def value(match: re.Match[str]) -> str:
+        return str(substitutions.get(match.group(1) or match.group(2), match.group(0)))
+
+    return re.sub(r"\$\{(_[A-Z0-9_]+)\}|\$(_[A-Z0-9_]+)", value, text)
+
+
+def cancel(cloud: Cloud, client: Any, names: list[str]) -> None:
+    """Cancel builds and wait until each has ended: a build left running writes its log
+    into the staging bucket (whose delete then fails) and holds the private pool."""
+    retry = transient_retry(cloud.poll.initial_s)
+    for name in names:
+        client.cancel_build(request={"name": name}, retry=retry)
+    for name in names:
+
+        def ended(name: str = name) -> bool:
+            return client.get_build(name=name, retry=retry).status.name not in RUNNING
+
+        wait_until(ended, name=name, policy=cloud.poll)
 
 
 def submit(cloud: Cloud, client: Any, parent: str, build: Any, tag: str) -> str:

@@ -205,7 +205,13 @@ class Image(Converging):
         registry, retry = self._registry(cloud), transient_retry(cloud.poll.initial_s)
         package = self._package(cloud, node)
         if fetch(node, lambda: registry.get_package(name=package, retry=retry)) is None:
-            return None
+            # nothing pushed yet; a build an interrupted run left running is still ours
+            with api_errors(f"{node.key} ({node.name})"):
+                parent = f"projects/{cloud.project}/locations/{node.location}"
+                running = builds.running_for(
+                    cloud, self._builds(cloud), parent, self._uri(cloud, node)
+                )
+            return {"package": package, "running_builds": running} if running else None
         tag = self.tag(node)
         found = None
         if tag is not None:
@@ -298,6 +304,13 @@ class Image(Converging):
         on_operation: OnOperation,
         recorded: Mapping[str, Any],
     ) -> None:
+        """Cancel what still builds this image (a killed `up --all`'s), then delete it."""
+        parent = f"projects/{cloud.project}/locations/{node.location}"
+        client = self._builds(cloud)
+        with api_errors(f"{node.key} ({node.name})"):
+            builds.cancel(
+                cloud, client, builds.running_for(cloud, client, parent, self._uri(cloud, node))
+            )
         package, retry = self._package(cloud, node), transient_retry(cloud.poll.initial_s)
         remove_longrunning(
             cloud,

@@ -27,7 +27,7 @@ from oasis_cli.localcloud.infra.rest import Handler, RestService, public
 NETWORK = re.compile(r"^projects/([^/]+)/global/networks/([^/]+)$")
 SERVICE = "services/servicenetworking.googleapis.com"
 CONNECT_S = 60.0
-HOLD_S = 600.0
+HOLD_S = 3600.0  # producers keep resources "for a while" (Cloud SQL: days): an hour here
 IN_USE = (
     "Failed to delete connection; Producer services (e.g. CloudSQL, Cloud Memstore, etc.) "
     "are still using this connection."
