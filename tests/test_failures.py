@@ -262,3 +262,37 @@ def test_down_deletes_everything_a_failure_does_not_hold_back(oasis, deployed, c
     assert "not started (waiting for secret, which failed): apis" in result.stderr
     left = {item["name"] for item in leftovers(world())}
     assert left == {"oasis-secrets"}
+
+
+def test_down_sweep_finds_what_the_ledger_and_config_no_longer_name(
+    oasis, deployed, workspace, world
+):
+    """The ledger is lost and the config has renamed the VPCs, the cluster and the
+    service accounts since: plain `down` leaves the old ones, `down --sweep` finds them
+    by label and marker, shows them and deletes them (the data bucket still kept)."""
+    (workspace / ".oasis" / "local" / "oasis" / "ledger.json").unlink()
+    renamed = (
+        "--local",
+        "--set",
+        "network.mgmt_network={deployment}-mgmt2",
+        "--set",
+        "network.rdma_network={deployment}-rdma2",
+        "--set",
+        "cluster.name={deployment}-other",
+        "--set",
+        "iam.cluster_service_account={deployment}-nodes2",
+    )
+    plain = oasis(*renamed, "down", "--yes")
+    assert plain.code == 1  # the old cluster still uses the subnets
+    left = {item["name"] for item in leftovers(world())}
+    assert {"oasis-mgmt-net", "oasis-rdma-net", "oasis-h200", "oasis-cluster"} <= {
+        name.split("@")[0] for name in left
+    }
+    swept = oasis(*renamed, "down", "--sweep", "--yes")
+    assert swept.code == 0, swept.stderr
+    assert "sweep: found" in swept.stderr
+    assert "compute.network oasis-mgmt-net (global)" in swept.stderr
+    assert "container.cluster oasis-h200 (us-south1)" in swept.stderr
+    assert leftovers(world()) == []
+    again = oasis(*renamed, "down", "--sweep", "--yes")
+    assert "sweep: nothing beyond" in again.stderr

@@ -148,8 +148,9 @@ def _operation_recorder(ctx: Context, key: str) -> OnOperation:
     return OnOperation(record, show)
 
 
-def down(ctx: Context) -> Outcome:
-    graph = teardown(ctx.deployment, ctx.ledger)
+def down(ctx: Context, graph: Graph | None = None) -> Outcome:
+    """Delete `graph` (the deployment's teardown by default) in reverse order."""
+    graph = graph or teardown(ctx.deployment, ctx.ledger)
     ctx.reporter.start(graph.nodes)
     return run(
         graph.nodes,

@@ -9,6 +9,7 @@ run the infrastructure plus whatever else the ledger knows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,35 @@ def everything(d: Deployment, config_dir: Path) -> Graph:
     )
 
 
+def with_swept(graph: Graph, swept: list[Node], rank: Mapping[str, int]) -> Graph:
+    """`graph` plus the swept nodes it does not already name (`down --sweep`), ordered
+    with it by `rank` of kind: a node depends on every node of a lower rank, so in
+    reverse a swept cluster goes before the config's subnets it uses, and a swept
+    network after the config's clusters."""
+
+    def identity(node: Node) -> tuple[str, str, str, str]:
+        return (node.kind, node.name, node.location, str(node.spec.get("network", "")))
+
+    known = {identity(node) for node in graph.nodes}
+    extra = [node for node in swept if identity(node) not in known]
+    if not extra:
+        return graph
+
+    def below(node: Node, others: list[Node]) -> tuple[str, ...]:
+        mine = rank.get(node.kind)
+        if mine is None:
+            return ()
+        return tuple(o.key for o in others if rank.get(o.kind, mine) < mine)
+
+    extra_keys = {node.key for node in extra}
+    old = [replace(n, deps=(*n.deps, *below(n, extra))) for n in graph.nodes]
+    new = [  # their own order among themselves (the sweep's), and the graph's by rank
+        replace(n, deps=(*(k for k in n.deps if k in extra_keys), *below(n, graph.nodes)))
+        for n in extra
+    ]
+    return Graph([*old, *new], graph.outside)
+
+
 def teardown(d: Deployment, ledger: Ledger) -> Graph:
     """The infrastructure, named as the ledger recorded it, plus every live entry the
     ledger knows that the config no longer names (rebuilt from the ledger alone). A
@@ -169,5 +199,6 @@ def ownership_spec(deployment: Deployment) -> dict[str, Any]:
         "labels": label,
         "resource_labels": label,
         "config": {"resource_labels": label},
+        "annotations": label,
         "cluster": deployment.names.cluster,
     }

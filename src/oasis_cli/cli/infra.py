@@ -65,6 +65,14 @@ def down(
         bool,
         typer.Option("--delete-data", help="Also delete the data bucket and every object in it."),
     ] = False,
+    sweep: Annotated[
+        bool,
+        typer.Option(
+            "--sweep",
+            help="Also find, show and delete resources carrying this deployment's label or "
+            "marker that the ledger and config do not name.",
+        ),
+    ] = False,
     yes: YesOption = False,
     output: OutputOption = None,
 ) -> None:
@@ -74,7 +82,8 @@ def down(
     """
     from oasis_cli.commands import infra
 
-    infra.down(options(ctx, output=output, yes=yes), delete_data=delete_data, ask=ask)
+    opts = options(ctx, output=output, yes=yes)
+    infra.down(opts, delete_data=delete_data, ask=ask, sweep=sweep)
 
 
 @app.command()

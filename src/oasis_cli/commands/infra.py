@@ -7,7 +7,7 @@ from oasis_cli.commands.outcome import Confirm, confirm, finish
 from oasis_cli.errors import ConfigError, PreflightError
 from oasis_cli.options import Options
 from oasis_cli.resources.base import Action
-from oasis_cli.session import open_session
+from oasis_cli.session import Context, open_session
 from oasis_cli.ui import plan_table, print_json
 
 
@@ -75,9 +75,11 @@ def up(opts: Options, *, everything: bool, ask: Confirm, interactive: bool) -> N
     finish(opts, context, outcome, "up", retry=retry)
 
 
-def down(opts: Options, *, delete_data: bool, ask: Confirm) -> None:
+def down(opts: Options, *, delete_data: bool, ask: Confirm, sweep: bool = False) -> None:
     """Delete everything the deployment owns, in reverse order; the data bucket only
-    with `delete_data`, asked a second time."""
+    with `delete_data`, asked a second time. With `sweep`, also what the APIs show
+    carrying its label or marker (renamed since, or from a lost ledger), listed first
+    and asked for."""
     question = (
         "Delete every resource of this deployment, the data bucket and its objects too?"
         if delete_data
@@ -93,7 +95,10 @@ def down(opts: Options, *, delete_data: bool, ask: Confirm) -> None:
                 f"Also delete bucket {bucket} and ALL its objects? This cannot be undone.",
             )
             context.delete_data = True
-        outcome = deploy.down(context)
+        graph = graphs.teardown(context.deployment, context.ledger)
+        if sweep:
+            graph = _swept(opts, context, graph, ask)
+        outcome = deploy.down(context, graph)
     finish(opts, context, outcome, "down", retry="oasis down")
 
 
@@ -146,3 +151,22 @@ def doctor(opts: Options) -> None:
             f"{len(failed)} check(s) failed: " + ", ".join(c.name for c in failed),
             hint="Fix them, then run `oasis doctor` again.",
         )
+
+
+def _swept(opts: Options, context: Context, graph: graphs.Graph, ask: Confirm) -> graphs.Graph:
+    """The teardown plus what the sweep finds beyond it, shown and confirmed."""
+    from oasis_cli.sweep import RANK, sweep_nodes
+
+    spec = graphs.ownership_spec(context.deployment)
+    found = sweep_nodes(context.cloud, context.deployment, spec)
+    swept = graphs.with_swept(graph, found, RANK)
+    extra = swept.nodes[len(graph.nodes) :]
+    if not extra:
+        opts.stderr.print("sweep: nothing beyond what the ledger and config name.")
+        return graph
+    listed = "\n".join(f"  {n.kind} {n.name} ({n.location})" for n in extra)
+    opts.stderr.print(
+        f"sweep: found {len(extra)} more by label or marker:\n{listed}", highlight=False
+    )
+    confirm(opts, ask, f"Delete these {len(extra)} too?")
+    return swept

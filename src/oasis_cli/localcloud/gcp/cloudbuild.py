@@ -70,6 +70,7 @@ class CloudBuild(WorkerPools):
         return {
             prefix + "workerPools.create": self._create_pool,
             prefix + "workerPools.get": self._get_pool,
+            prefix + "workerPools.list": self._list_pools,
             prefix + "workerPools.delete": self._delete_pool,
             prefix + "builds.create": self._create_build,
             prefix + "builds.get": self._get_build,
@@ -83,6 +84,10 @@ class CloudBuild(WorkerPools):
         if "images" in body:
             return " ".join(body["images"])
         return super().target(request)
+
+    def _list_pools(self, world: dict, params: dict, request: Request) -> Response:
+        found = self.listed(world, "workerPools", params["parent"] + "/workerPools/")
+        return Response(200, {"workerPools": found})
 
     # --- builds ----------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ class Container(RestService):
         routes: dict[str, Handler] = {
             prefix + "clusters.create": self._create_cluster,
             prefix + "clusters.get": self._get_cluster,
+            prefix + "clusters.list": self._list_clusters,
             prefix + "clusters.delete": self._delete_cluster,
             prefix + "clusters.update": self._update_cluster,
             prefix + "clusters.nodePools.setAutoscaling": self._set_autoscaling,
@@ -233,6 +234,17 @@ class Container(RestService):
             )
         self.table(world, "clusters")[path] = cluster
         return self._start(world, parent, "CREATE_CLUSTER", path, cluster, CLUSTER_S, request)
+
+    def _list_clusters(self, world: dict, params: dict, request: Request) -> Response:
+        """A location's clusters (`-`: every location of the project)."""
+        parent = params["parent"]
+        prefix = parent.removesuffix("-") if parent.endswith("/locations/-") else parent + "/"
+        found = [
+            self._view(path, c)
+            for path, c in sorted(self.table(world, "clusters").items())
+            if path.startswith(prefix)
+        ]
+        return Response(200, {"clusters": found})
 
     def _get_cluster(self, world: dict, params: dict, request: Request) -> Response:
         return Response(200, self._view(params["name"], self._cluster(world, params["name"])))

@@ -122,6 +122,15 @@ def serve_iam(store: Store, admin: IamAdmin) -> GrpcServer:
     def get(request: Any, world: dict[str, Any]) -> Any:
         return account(admin.find(world, request.name))
 
+    def list_accounts(request: Any, world: dict[str, Any]) -> Any:
+        prefix = request.name + "/serviceAccounts/"
+        found = [
+            account(a)
+            for n, a in sorted(admin.accounts(world).items())
+            if n.startswith(prefix) and a.get("_readable_at", 0) <= time.time()
+        ]
+        return types.ListServiceAccountsResponse(accounts=found)
+
     def delete(request: Any, world: dict[str, Any]) -> Any:
         admin.delete(world, request.name)
         return empty_pb2.Empty()
@@ -131,6 +140,9 @@ def serve_iam(store: Store, admin: IamAdmin) -> GrpcServer:
             types.CreateServiceAccountRequest, create, types.ServiceAccount
         ),
         "GetServiceAccount": Rpc(types.GetServiceAccountRequest, get, types.ServiceAccount),
+        "ListServiceAccounts": Rpc(
+            types.ListServiceAccountsRequest, list_accounts, types.ListServiceAccountsResponse
+        ),
         "DeleteServiceAccount": Rpc(types.DeleteServiceAccountRequest, delete, None),
     }
     return GrpcServer(store, SERVICE, "iam", methods)

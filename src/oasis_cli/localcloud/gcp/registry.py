@@ -39,6 +39,7 @@ class ArtifactRegistry(RestService):
         return {
             prefix + "repositories.create": self._create,
             prefix + "repositories.get": self._get,
+            prefix + "repositories.list": self._list,
             prefix + "repositories.delete": self._delete,
             prefix + "repositories.dockerImages.list": self._list_images,
             prefix + "repositories.dockerImages.get": self._get_image,
@@ -123,6 +124,10 @@ class ArtifactRegistry(RestService):
                 raise HttpError(
                     400, f"Cleanup policy {key} needs a condition or mostRecentVersions."
                 )
+
+    def _list(self, world: dict, params: dict, request: Request) -> Response:
+        found = self.listed(world, "repositories", params["parent"] + "/repositories/")
+        return Response(200, {"repositories": found})
 
     def _get(self, world: dict, params: dict, request: Request) -> Response:
         return Response(200, public(self.find(world, "repositories", params["name"])))

@@ -30,6 +30,7 @@ class SecretManager(RestService):
             prefix + "getIamPolicy": self._get_policy,
             prefix + "setIamPolicy": self._set_policy,
             prefix + "versions.list": self._list_versions,
+            "secretmanager.projects.secrets.list": self._list,
         }
 
     @staticmethod
@@ -60,6 +61,13 @@ class SecretManager(RestService):
         the empty list (`ListSecretVersionsResponse`, proto3 omits empty fields)."""
         self.find(world, "secrets", self._key(params["parent"]))
         return Response(200, {"totalSize": 0})
+
+    def _list(self, world: dict, params: dict, request: Request) -> Response:
+        project = params["parent"].removeprefix("projects/")
+        number = project if project.isdigit() else project_number(project)
+        return Response(
+            200, {"secrets": self.listed(world, "secrets", f"projects/{number}/secrets/")}
+        )
 
     def _get(self, world: dict, params: dict, request: Request) -> Response:
         return Response(200, public(self.find(world, "secrets", self._key(params["name"]))))

@@ -89,6 +89,7 @@ class Storage(RestService):
         return {
             "storage.buckets.insert": self._insert_bucket,
             "storage.buckets.get": self._get_bucket,
+            "storage.buckets.list": self._list_buckets,
             "storage.buckets.patch": self._patch_bucket,
             "storage.buckets.delete": self._delete_bucket,
             "storage.buckets.getIamPolicy": self._get_policy,
@@ -173,6 +174,17 @@ class Storage(RestService):
         }
         self.table(world, "buckets")[name] = bucket
         return Response(200, public(bucket))
+
+    def _list_buckets(self, world: dict, params: dict, request: Request) -> Response:
+        project = request.param("project")
+        if not project:
+            raise HttpError(400, "Required parameter: project", "required")
+        items = [
+            public(b)
+            for _, b in sorted(self.table(world, "buckets").items())
+            if b.get("_project") == project
+        ]
+        return Response(200, {"kind": "storage#buckets", "items": items})
 
     def _get_bucket(self, world: dict, params: dict, request: Request) -> Response:
         return Response(200, public(self._bucket(world, params["bucket"])))

@@ -112,6 +112,11 @@ class RestService(ABC):
             raise HttpError(404, f"Resource '{name}' was not found", "notFound")
         return resource
 
+    def listed(self, world: dict[str, Any], table: str, prefix: str) -> list[dict[str, Any]]:
+        """The visible resources of `table` named under `prefix`, as a list call answers."""
+        rows = self.table(world, table).items()
+        return [public(r) for n, r in sorted(rows) if n.startswith(prefix) and self.visible(r)]
+
     def add(
         self, world: dict[str, Any], table: str, name: str, resource: dict[str, Any], seconds: float
     ) -> dict[str, Any]:
