@@ -296,3 +296,28 @@ def test_down_sweep_finds_what_the_ledger_and_config_no_longer_name(
     assert leftovers(world()) == []
     again = oasis(*renamed, "down", "--sweep", "--yes")
     assert "sweep: nothing beyond" in again.stderr
+
+
+def test_a_create_racing_another_runs_is_adopted_once_it_is_readable(
+    oasis, apis_enabled, cloud_dir, world
+):
+    """Another operator's run created the Docker repository a moment ago; it is not
+    readable yet (Artifact Registry takes seconds), so our create meets 409: oasis waits
+    until it can read it, finds it ours, and adopts it instead of failing."""
+    from google.cloud import artifactregistry_v1
+
+    from oasis_cli.localcloud.cloud import LocalCloud
+
+    from conftest import gapic
+
+    with LocalCloud(cloud_dir, latency_scale=0.3) as slow:  # readable after 3 s
+        gapic(
+            slow, artifactregistry_v1.ArtifactRegistryClient, "artifactregistry"
+        ).create_repository(
+            parent="projects/oasis-local/locations/us-south1",
+            repository_id="oasis",
+            repository={"format_": "DOCKER", "labels": {"oasis-deployment": "oasis"}},
+        )
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 0, result.stderr
+    assert made(world()) == EXPECTED
