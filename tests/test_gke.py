@@ -499,3 +499,39 @@ def test_up_after_a_killed_down_waits_for_the_deletion_then_creates(
     assert result.code == 0, result.stderr
     (cluster,) = [i["resource"] for i in world() if i["kind"] == "container#cluster"]
     assert cluster["status"] == "RUNNING"
+
+
+def test_cluster_settings_gke_updates_in_place_are_repaired_in_place(
+    deployed, oasis, cloud_dir, world
+):
+    """Someone turned cost management off and dropped workload logging: `plan` shows
+    in-place changes and `up` makes them through clusters.update; the datapath (which
+    GKE cannot change on an existing cluster) would need recreation."""
+    with LocalCloud(cloud_dir) as cloud:
+        client = gapic(cloud, container_v1.ClusterManagerClient, "container")
+        name = "projects/oasis-local/locations/us-south1/clusters/oasis-h200"
+        for update in (
+            {"desired_cost_management_config": {"enabled": False}},
+            {
+                "desired_logging_config": {
+                    "component_config": {"enable_components": ["SYSTEM_COMPONENTS"]}
+                }
+            },
+        ):
+            client.update_cluster(name=name, update=update)
+    plan = oasis("--local", "plan", "--output", "json").json()["plan"]
+    (cluster,) = [p for p in plan if p["key"] == "cluster"]
+    assert cluster["action"] == "update"
+    assert all("needs recreation" not in c for c in cluster["changes"])
+    result = oasis("--local", "up", "--yes")
+    assert result.code == 0, result.stderr
+    live = next(i["resource"] for i in world() if i["kind"] == "container#cluster")
+    assert live["costManagementConfig"] == {"enabled": True}
+    assert live["loggingConfig"]["componentConfig"]["enableComponents"] == [
+        "SYSTEM_COMPONENTS",
+        "WORKLOADS",
+    ]
+    from oasis_cli.resources.base import Change
+    from oasis_cli.resources.gke import Cluster
+
+    assert not Cluster().in_place(Change("network_config.datapath_provider", "LEGACY", "ADVANCED"))

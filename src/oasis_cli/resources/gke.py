@@ -252,8 +252,37 @@ IN_PLACE: dict[str, Callable[[Mapping[str, Any]], tuple[str, str]]] = {
         json.dumps(spec["initial_cluster_version"]),
     ),
 }
+
+
+def _whole(field: str, *path: str) -> Callable[[Mapping[str, Any]], tuple[str, str]]:
+    def desired(spec: Mapping[str, Any]) -> tuple[str, str]:
+        value: Any = spec
+        for part in path:
+            value = value[part]
+        return field, json.dumps(value)
+
+    return desired
+
+
+WHOLE = (  # settings ClusterUpdate takes whole (container v1 ClusterUpdate.desired_*)
+    ("logging_config", "desired_logging_config"),
+    ("monitoring_config", "desired_monitoring_config"),
+    ("addons_config", "desired_addons_config"),
+    ("binary_authorization", "desired_binary_authorization"),
+    ("cost_management_config", "desired_cost_management_config"),
+    ("autoscaling", "desired_cluster_autoscaling"),
+    ("secret_manager_config", "desired_secret_manager_config"),
+    ("workload_identity_config", "desired_workload_identity_config"),
+    ("shielded_nodes", "desired_shielded_nodes"),
+    ("network_config.default_enable_private_nodes", "desired_default_enable_private_nodes"),
+    ("network_config.enable_multi_networking", "desired_enable_multi_networking"),
+)
+IN_PLACE.update({setting: _whole(field, *setting.split(".")) for setting, field in WHOLE})
 """Cluster settings GKE updates in place (ClusterUpdate's desired_* fields), by the
-spec path a change names, with the update that makes it."""
+spec path a change names, with the update that makes it. Not among them, so planned
+as needing recreation: the network and subnetwork, node locations, the datapath
+provider (Dataplane V2 cannot be turned on for an existing cluster), the IP allocation
+policy, the default pool (a node pool of its own)."""
 
 
 class Cluster(GkeKind):

@@ -82,6 +82,19 @@ UPDATABLE = {
     "desiredControlPlaneEndpointsConfig": "controlPlaneEndpointsConfig",
     "desiredMasterAuthorizedNetworksConfig": "masterAuthorizedNetworksConfig",
     "desiredReleaseChannel": "releaseChannel",
+    "desiredLoggingConfig": "loggingConfig",
+    "desiredMonitoringConfig": "monitoringConfig",
+    "desiredAddonsConfig": "addonsConfig",
+    "desiredBinaryAuthorization": "binaryAuthorization",
+    "desiredCostManagementConfig": "costManagementConfig",
+    "desiredClusterAutoscaling": "autoscaling",
+    "desiredSecretManagerConfig": "secretManagerConfig",
+    "desiredWorkloadIdentityConfig": "workloadIdentityConfig",
+    "desiredShieldedNodes": "shieldedNodes",
+}
+NETWORK_FLAGS = {
+    "desiredDefaultEnablePrivateNodes": "defaultEnablePrivateNodes",
+    "desiredEnableMultiNetworking": "enableMultiNetworking",
 }
 
 
@@ -98,6 +111,9 @@ def apply_update(cluster: dict, update: dict) -> None:
             if version_key(value) < version_key(current):
                 raise HttpError(400, f"Cannot downgrade the control plane to {value}.")
             cluster["currentMasterVersion"] = value
+            continue
+        if field in NETWORK_FLAGS:
+            cluster.setdefault("networkConfig", {})[NETWORK_FLAGS[field]] = bool(value)
             continue
         target = UPDATABLE.get(field)
         if target is None:
