@@ -39,8 +39,10 @@ def binding_nodes(d: Deployment) -> list[Node]:
     # GKE's documented minimum for a node service account is
     # roles/container.defaultNodeServiceAccount (logging, monitoring, metadata); the
     # nodes also pull oasis's images. The GKE service agent needs nothing: its own role
-    # covers networks of its project (compute.networkUser is for Shared VPC)
-    # (https://cloud.google.com/kubernetes-engine/docs/how-to/service-accounts).
+    # covers networks of its project (compute.networkUser is for Shared VPC), and the
+    # multi-network requirements ask no grant for additional networks of the project
+    # (https://cloud.google.com/kubernetes-engine/docs/how-to/service-accounts,
+    # https://cloud.google.com/kubernetes-engine/docs/how-to/setup-multinetwork-support-for-pods).
     project_pairs = [
         ["roles/container.defaultNodeServiceAccount", cluster],
         ["roles/artifactregistry.reader", cluster],
