@@ -264,6 +264,16 @@ def test_down_deletes_everything_a_failure_does_not_hold_back(oasis, deployed, c
     assert left == {"oasis-secrets"}
 
 
+def test_down_sweep_of_an_intact_deployment_is_plain_down(oasis, deployed, world, monkeypatch):
+    """What the ledger names is not swept a second time (two deletes of one subnet at
+    once: the second is refused while the first runs)."""
+    monkeypatch.setenv("OASIS_LOCAL_LATENCY_SCALE", "0.001")  # deletes take a moment
+    result = oasis("--local", "down", "--sweep", "--yes")
+    assert result.code == 0, result.stderr
+    assert "sweep: nothing beyond what the ledger and config name." in result.stderr
+    assert leftovers(world()) == []
+
+
 def test_down_sweep_finds_what_the_ledger_and_config_no_longer_name(
     oasis, deployed, workspace, world
 ):

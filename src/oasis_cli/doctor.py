@@ -56,13 +56,17 @@ def _run(name: str, check: Callable[[], Check]) -> Check:
     try:
         with api_errors(name):
             return check()
-    except ApiDisabled as exc:  # a fresh project: `up` enables it first
-        return Check(
-            name,
-            "warn",
-            f"cannot check yet: the {exc.api} API is not enabled",
-            f"`oasis up` enables it; `gcloud services enable {exc.api}` lets doctor check first.",
+    except ApiDisabled as exc:  # a fresh project: `up` enables the platform's APIs
+        from oasis_cli.resources.apis import SERVICES
+
+        enable = f"`gcloud services enable {exc.api}`"
+        by_up = exc.api.removesuffix(".googleapis.com") in SERVICES
+        hint = (
+            f"`oasis up` enables it; {enable} lets doctor check first."
+            if by_up
+            else (f"{enable} lets doctor check it (oasis does not need it otherwise).")
         )
+        return Check(name, "warn", f"cannot check yet: the {exc.api} API is not enabled", hint)
     except CloudError as exc:
         return Check(name, "fail", exc.cause.splitlines()[0], exc.hint or "")
     except OasisError as exc:

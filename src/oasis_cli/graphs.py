@@ -131,7 +131,12 @@ def with_swept(graph: Graph, swept: list[Node], rank: Mapping[str, int]) -> Grap
     network after the config's clusters."""
 
     def identity(node: Node) -> tuple[str, str, str, str]:
-        return (node.kind, node.name, node.location, str(node.spec.get("network", "")))
+        # a resource is its kind, name and location; a Service Networking connection
+        # (always named servicenetworking-googleapis-com) is also its network's
+        network = (
+            node.spec.get("network", "") if node.kind == "servicenetworking.connection" else ""
+        )
+        return (node.kind, node.name, node.location, str(network))
 
     known = {identity(node) for node in graph.nodes}
     extra = [node for node in swept if identity(node) not in known]
