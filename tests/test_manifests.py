@@ -151,7 +151,7 @@ def test_raycluster_head_has_every_spec_setting():
         "driver": "gcsfuse.csi.storage.gke.io",
         "volumeAttributes": {
             "bucketName": "oasis-local-oasis-data",
-            "mountOptions": "implicit-dirs",
+            "mountOptions": "implicit-dirs,uid=1000,gid=100,file-mode=664,dir-mode=775",
         },
     }
     assert head["template"]["metadata"]["annotations"]["gke-gcsfuse/volumes"] == "true"
@@ -260,3 +260,35 @@ def test_the_wheel_ships_the_manifests_and_the_image_contexts(tmp_path):
         assert f"oasis_cli/manifests/{path.name}" in names
     for name in ("base/Dockerfile", "base/cloudbuild.yaml", "custom/requirements.txt"):
         assert f"oasis_cli/images/{name}" in names
+
+
+RAY_UID, RAY_GID = 1000, 100  # rayproject/ray's `ray` user, as images/base runs it
+
+
+def test_every_gcs_fuse_mount_is_writable_by_the_pods_user():
+    """gcsfuse mounts root-owned 0644/0755 unless told otherwise (gcsfuse#3151): a pod
+    that runs as `ray` needs the mount's uid/gid to be its own (or an fsGroup) and
+    owner-writable modes, or it cannot write /bucket."""
+    cluster = objects()[("RayCluster", "ray-cluster-ccc")]["spec"]
+    templates = [cluster["headGroupSpec"]["template"]] + [
+        group["template"] for group in cluster["workerGroupSpecs"]
+    ]
+    for template in templates:
+        pod = template["spec"]
+        fuse = [
+            v
+            for v in pod.get("volumes", [])
+            if v.get("csi", {}).get("driver") == "gcsfuse.csi.storage.gke.io"
+        ]
+        assert fuse
+        for volume in fuse:
+            options = dict(
+                o.split("=", 1) if "=" in o else (o, "")
+                for o in volume["csi"]["volumeAttributes"]["mountOptions"].split(",")
+            )
+            user = pod.get("securityContext", {}).get("runAsUser", RAY_UID)
+            fs_group = pod.get("securityContext", {}).get("fsGroup")
+            assert int(options.get("uid", -1)) == user or fs_group is not None
+            assert int(options.get("gid", -1)) == RAY_GID or fs_group is not None
+            assert int(options.get("file-mode", "644"), 8) & 0o200
+            assert int(options.get("dir-mode", "755"), 8) & 0o200
