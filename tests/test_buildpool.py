@@ -52,9 +52,9 @@ def clients(local_cloud):
     return make
 
 
-def test_pool_on_a_network_without_peering_is_refused(clients):
-    build = clients(cloudbuild_v1, "CloudBuildClient", "cloudbuild")
-    pool = cloudbuild_v1.WorkerPool(
+def peered_pool() -> cloudbuild_v1.WorkerPool:
+    """An e2-highmem-8 pool (100 GB) peered to p-test1's network `net`."""
+    return cloudbuild_v1.WorkerPool(
         private_pool_v1_config={
             "worker_config": {"machine_type": "e2-highmem-8", "disk_size_gb": 100},
             "network_config": {
@@ -62,6 +62,11 @@ def test_pool_on_a_network_without_peering_is_refused(clients):
             },
         }
     )
+
+
+def test_pool_on_a_network_without_peering_is_refused(clients):
+    build = clients(cloudbuild_v1, "CloudBuildClient", "cloudbuild")
+    pool = peered_pool()
     with pytest.raises(exceptions.BadRequest, match="not peered"):
         build.create_worker_pool(
             parent="projects/p-test1/locations/us-south1", worker_pool=pool, worker_pool_id="pool"
@@ -132,14 +137,7 @@ def test_a_connection_held_by_its_producer_is_refused_until_its_peering_is_remov
         connections, json={"network": network, "reservedPeeringRanges": ["range"]}, timeout=5
     ).ok
     build = clients(cloudbuild_v1, "CloudBuildClient", "cloudbuild")
-    pool = cloudbuild_v1.WorkerPool(
-        private_pool_v1_config={
-            "worker_config": {"machine_type": "e2-highmem-8", "disk_size_gb": 100},
-            "network_config": {
-                "peered_network": f"projects/{project_number('p-test1')}/global/networks/net"
-            },
-        }
-    )
+    pool = peered_pool()
     build.create_worker_pool(
         parent="projects/p-test1/locations/us-south1", worker_pool=pool, worker_pool_id="pool"
     )

@@ -159,6 +159,8 @@ def test_readme_documents_every_setting():
 
 
 def test_authorized_networks_up_to_a_slash_8_need_no_flag():
+    """The guard is not over-strict: overlapping ranges count once, and a union of
+    exactly a /8 passes."""
     config = loading.load(
         None, environ={}, overrides=["cluster.authorized_networks=10.0.0.0/8,10.1.0.0/16"]
     )

@@ -40,9 +40,13 @@ def test_a_fresh_project_warns_for_what_its_disabled_apis_hide(oasis, requests_l
 
 
 def test_with_the_apis_enabled_every_check_passes(apis_enabled, oasis):
+    """Enabled, nothing is left to warn about, and the GPU quota was read where GCP
+    keeps it (the Cloud Quotas API, preemptible family quota)."""
     result = oasis("--local", "doctor", "--output", "json")
     assert result.code == 0, result.stderr
     assert set(statuses(result).values()) == {"ok"}
+    (quota,) = [c for c in result.json()["checks"] if c["name"] == "quota"]
+    assert quota["detail"] == "preemptible nvidia-h200-141gb GPUs and CPUS in us-south1"
 
 
 def test_after_up_every_check_is_ok_but_quota_needs_cloud_quotas(deployed, oasis, cloud_dir):

@@ -105,6 +105,7 @@ def _converge(ctx: Context, node: Node) -> str:
                 ctx.ledger.record(node.key, outputs={**journaled, **found})
             report(node.key, "unchanged")
             return "unchanged"
+        found = kind.outputs(kind.adopted(ctx.cloud, node, observed))
         ctx.ledger.adopt(*args, outputs={**journaled, **found})
         report(node.key, "adopted")
         return "adopted"

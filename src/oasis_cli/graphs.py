@@ -9,7 +9,7 @@ run the infrastructure plus whatever else the ledger knows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -124,19 +124,21 @@ def everything(d: Deployment, config_dir: Path) -> Graph:
     )
 
 
-def with_swept(graph: Graph, swept: list[Node], rank: Mapping[str, int]) -> Graph:
+def with_swept(graph: Graph, swept: list[Node], rank: Callable[[Node], int | None]) -> Graph:
     """`graph` plus the swept nodes it does not already name (`down --sweep`), ordered
-    with it by `rank` of kind: a node depends on every node of a lower rank, so in
-    reverse a swept cluster goes before the config's subnets it uses, and a swept
-    network after the config's clusters."""
+    by `rank`: a node depends on every node of a lower rank, so in reverse a swept
+    cluster goes before the subnets it uses, and a swept network after the clusters."""
 
     def identity(node: Node) -> tuple[str, str, str, str]:
         # a resource is its kind, name and location; a Service Networking connection
         # (always named servicenetworking-googleapis-com) is also its network's
-        network = (
-            node.spec.get("network", "") if node.kind == "servicenetworking.connection" else ""
+        connection = node.kind == "servicenetworking.connection"
+        return (
+            node.kind,
+            node.name,
+            node.location,
+            node.spec.get("network", "") if connection else "",
         )
-        return (node.kind, node.name, node.location, str(network))
 
     known = {identity(node) for node in graph.nodes}
     extra = [node for node in swept if identity(node) not in known]
@@ -144,17 +146,13 @@ def with_swept(graph: Graph, swept: list[Node], rank: Mapping[str, int]) -> Grap
         return graph
 
     def below(node: Node, others: list[Node]) -> tuple[str, ...]:
-        mine = rank.get(node.kind)
+        mine = rank(node)
         if mine is None:
             return ()
-        return tuple(o.key for o in others if rank.get(o.kind, mine) < mine)
+        return tuple(o.key for o in others if (theirs := rank(o)) is not None and theirs < mine)
 
-    extra_keys = {node.key for node in extra}
     old = [replace(n, deps=(*n.deps, *below(n, extra))) for n in graph.nodes]
-    new = [  # their own order among themselves (the sweep's), and the graph's by rank
-        replace(n, deps=(*(k for k in n.deps if k in extra_keys), *below(n, graph.nodes)))
-        for n in extra
-    ]
+    new = [replace(n, deps=below(n, [*graph.nodes, *extra])) for n in extra]
     return Graph([*old, *new], graph.outside)
 
 

@@ -21,6 +21,7 @@ from oasis_cli.config.names import Deployment
 from oasis_cli.gcp.errors import api_errors, transient_retry
 from oasis_cli.gcp.messages import to_plain
 from oasis_cli.graph import Node
+from oasis_cli.resources.buildpool import Connection
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -40,7 +41,16 @@ RANK = {
     "cloudbuild.workerPool": 3,
     "container.cluster": 3,
 }
-"""Deletion order, highest first: a node depends on every swept node of a lower rank."""
+"""Deletion order, highest first (`rank_of`): in `down --sweep` a node depends on every
+node of a lower rank."""
+
+
+def rank_of(node: Node) -> int | None:
+    """A node's place in `RANK` (None: a kind the sweep does not order), a virtual
+    repository above the repositories it fronts."""
+    virtual = node.spec.get("mode") == "VIRTUAL_REPOSITORY"
+    return RANK.get(f"{node.kind}/virtual" if virtual else node.kind)
+
 
 COMPUTE = (
     ("compute.network", "NetworksClient", False),
@@ -54,13 +64,13 @@ COMPUTE = (
 def sweep_nodes(cloud: Cloud, d: Deployment, spec: dict[str, Any]) -> list[Node]:
     """Teardown nodes for every live resource that carries this deployment's label or
     marker; `spec` is what `owned()` checks (graphs.ownership_spec)."""
-    found: list[tuple[str, str, str, dict[str, Any]]] = []  # (rank, kind, name, extra)
+    found: list[tuple[str, str, str, dict[str, Any]]] = []  # (kind, name, location, extra)
     label = d.label["oasis-deployment"]
     parent = f"projects/{cloud.project}/locations/{d.region}"
     retry = transient_retry(cloud.poll.initial_s)
 
-    def add(rank: str, kind: str, name: str, location: str, extra: dict[str, Any]) -> None:
-        found.append((rank, kind, name, {"location": location, **extra}))
+    def add(kind: str, name: str, location: str, **extra: Any) -> None:
+        found.append((kind, name, location, extra))
 
     with api_errors("sweep"):
         for kind, client_name, regional in COMPUTE:
@@ -68,27 +78,21 @@ def sweep_nodes(cloud: Cloud, d: Deployment, spec: dict[str, Any]) -> list[Node]
             client = cloud.compute(client_name)
             for item in client.list(project=cloud.project, retry=retry, **where):
                 if d.marker in (item.description or ""):
-                    add(kind, kind, item.name, d.region if regional else "global", {})
-        networks = [name for rank, _, name, _ in found if rank == "compute.network"]
+                    add(kind, item.name, d.region if regional else "global")
+        networks = [name for kind, name, _, _ in found if kind == "compute.network"]
         for network in networks:
             link = f"projects/{cloud.project}/global/networks/{network}"
-            for connection in _connections(cloud, link):
+            for connection in Connection().connections(cloud, link):
                 ranges = connection.get("reservedPeeringRanges", [])
-                extra = {"network": link, "ranges": ranges}
-                add(
-                    "servicenetworking.connection",
-                    "servicenetworking.connection",
-                    connection.get("peering", ""),
-                    "global",
-                    extra,
-                )
+                peering = connection.get("peering", "")
+                add("servicenetworking.connection", peering, "global", network=link, ranges=ranges)
         container = cloud.container()
         for cluster in container.list_clusters(parent=parent, retry=retry).clusters:
             if cluster.resource_labels.get("oasis-deployment") == label:
-                add("container.cluster", "container.cluster", cluster.name, d.region, {})
+                add("container.cluster", cluster.name, d.region)
         for bucket in cloud.storage().list_buckets(project=cloud.project):
             if (bucket.labels or {}).get("oasis-deployment") == label:
-                add("storage.bucket", "storage.bucket", bucket.name, d.region, {})
+                add("storage.bucket", bucket.name, d.region)
         for kind, listed in _plain_lists(cloud, parent, retry):
             for item in listed:
                 plain = to_plain(item)
@@ -97,30 +101,13 @@ def sweep_nodes(cloud: Cloud, d: Deployment, spec: dict[str, Any]) -> list[Node]
                 name = str(plain.get("email") or plain["name"].rsplit("/", 1)[-1])
                 if kind == "iam.serviceAccount":
                     name = name.split("@")[0]
-                virtual = plain.get("mode") == "VIRTUAL_REPOSITORY"
-                rank = f"{kind}/virtual" if virtual else kind
-                location = (
-                    "global" if kind in ("iam.serviceAccount", "secretmanager.secret") else d.region
-                )
-                add(rank, kind, name, location, {})
-    return _nodes(found, spec)
-
-
-def _connections(cloud: Cloud, network: str) -> list[dict[str, Any]]:
-    from oasis_cli.resources.buildpool import Connection
-
-    numbered = network.replace(
-        f"projects/{cloud.project}/", f"projects/{cloud.project_number()}/", 1
-    )
-    found = Connection()._call(
-        cloud,
-        Node("sweep", "servicenetworking.connection", "", "global"),
-        "GET",
-        "v1/services/servicenetworking.googleapis.com/connections",
-        params={"network": numbered},
-    )
-    connections: list[dict[str, Any]] = found.get("connections", [])
-    return connections
+                global_ = kind in ("iam.serviceAccount", "secretmanager.secret")
+                mode = {"mode": plain["mode"]} if "mode" in plain else {}
+                add(kind, name, "global" if global_ else d.region, **mode)
+    return [
+        Node(f"sweep:{kind}:{name}", kind, name, location, (), {**spec, **extra})
+        for kind, name, location, extra in found
+    ]
 
 
 def _plain_lists(cloud: Cloud, parent: str, retry: Any) -> Iterable[tuple[str, Iterable[Any]]]:
@@ -144,13 +131,3 @@ def _ours(kind: str, plain: dict[str, Any], label: str, marker: str) -> bool:
         return marker in str(plain.get("description", ""))
     where = "annotations" if kind == "cloudbuild.workerPool" else "labels"
     return (plain.get(where) or {}).get("oasis-deployment") == label
-
-
-def _nodes(found: list[tuple[str, str, str, dict[str, Any]]], spec: dict[str, Any]) -> list[Node]:
-    keys = [f"sweep:{kind}:{name}" for _, kind, name, _ in found]
-    nodes = []
-    for index, (rank, kind, name, extra) in enumerate(found):
-        deps = tuple(keys[i] for i, other in enumerate(found) if RANK[other[0]] < RANK[rank])
-        node_spec = {**spec, **{k: v for k, v in extra.items() if k != "location"}}
-        nodes.append(Node(keys[index], kind, name, extra["location"], deps, node_spec))
-    return nodes

@@ -155,11 +155,11 @@ def doctor(opts: Options) -> None:
 
 def _swept(opts: Options, context: Context, graph: graphs.Graph, ask: Confirm) -> graphs.Graph:
     """The teardown plus what the sweep finds beyond it, shown and confirmed."""
-    from oasis_cli.sweep import RANK, sweep_nodes
+    from oasis_cli.sweep import rank_of, sweep_nodes
 
     spec = graphs.ownership_spec(context.deployment)
     found = sweep_nodes(context.cloud, context.deployment, spec)
-    swept = graphs.with_swept(graph, found, RANK)
+    swept = graphs.with_swept(graph, found, rank_of)
     extra = swept.nodes[len(graph.nodes) :]
     if not extra:
         opts.stderr.print("sweep: nothing beyond what the ledger and config name.")

@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 
-from oasis_cli.errors import ConfigError, OasisError
+from oasis_cli.errors import CloudError, ConfigError, OasisError
 from oasis_cli.graph import Outcome
 from oasis_cli.options import Options
 from oasis_cli.session import Context
@@ -48,13 +48,7 @@ def finish(opts: Options, context: Context, outcome: Outcome, command: str, retr
             summary = ", ".join(f"{n} {verb}" for verb, n in sorted(counts.items()))
             opts.stderr.print(f"[green]{command} finished[/]: {summary}.", soft_wrap=True)
         return
-    # an error that names its resource already starts with the node's key
-    lines = [
-        message
-        if message.startswith(f"{key} ") or message.startswith(f"{key}:")
-        else f"{key}: {message}"
-        for key, message in errors.items()
-    ]
+    lines = [_line(key, error) for key, error in outcome.errors.items()]
     groups: dict[str, list[str]] = {}
     for key in outcome.not_started:
         failed = outcome.waiting_for.get(key)
@@ -67,3 +61,11 @@ def finish(opts: Options, context: Context, outcome: Outcome, command: str, retr
         hint=f"The ledger is consistent. Fix the cause, then run `{retry}` again; it resumes "
         f"where this run stopped. Log: {context.log_path}",
     )
+
+
+def _line(key: str, error: BaseException) -> str:
+    """`key: error`, unless the error names the node itself (a CloudError about
+    `key (name)`): then the error alone, so the resource is named once."""
+    if isinstance(error, CloudError) and error.resource.split(" ", 1)[0] == key:
+        return str(error)
+    return f"{key}: {error}"

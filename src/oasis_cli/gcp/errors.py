@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -45,7 +46,7 @@ def api_errors(resource: str) -> Iterator[None]:
     try:
         yield
     except exceptions.RetryError as exc:
-        raise CloudError(resource, f"gave up retrying: {exc.cause or exc}") from None
+        raise CloudError(resource, f"gave up retrying: {_quiet(str(exc.cause or exc))}") from None
     except requests.exceptions.ConnectionError as exc:
         raise CloudError(resource, f"the connection dropped before an answer: {exc}") from None
     except exceptions.GoogleAPICallError as exc:
@@ -60,8 +61,6 @@ def api_errors(resource: str) -> Iterator[None]:
 def _quiet(message: str) -> str:
     """The client's message without the query string REST clients add to the URL
     (`?%24alt=json%3Benum-encoding%3Dint`): the method and path are what help."""
-    import re
-
     return re.sub(r"(https?://[^\s?]+)\?[^\s:]*", r"\1", message)
 
 

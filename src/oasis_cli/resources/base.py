@@ -131,6 +131,11 @@ class Kind(ABC):
         """Wait until a found resource is usable (e.g. still provisioning after a crash)."""
         return observed
 
+    def adopted(self, cloud: Cloud, node: Node, observed: dict[str, Any]) -> dict[str, Any]:
+        """The resource as oasis records it when it takes over one instead of creating
+        it; called at adoption only, not on every run."""
+        return observed
+
     def adopt_existing(self, cloud: Cloud, node: Node, error: Exception) -> dict[str, Any]:
         """Our create was answered "already exists": an interrupted earlier run made it?
         Adopt it if it is ours (once usable); anything else is a conflict."""
@@ -149,7 +154,7 @@ class Kind(ABC):
         if found is None or not self.owned(node, found):
             message = getattr(error, "message", str(error))
             raise CloudError(f"{node.key} ({node.name})", str(message)) from None
-        return self.settle(cloud, node, found)
+        return self.adopted(cloud, node, self.settle(cloud, node, found))
 
     def retained(self, node: Node, delete_data: bool) -> str | None:
         """Why `down` keeps this resource, or None to delete it."""

@@ -102,7 +102,7 @@ class Connection(Kind):
     def _base(self, cloud: Cloud) -> str:
         return cloud.endpoints.get("servicenetworking", "https://servicenetworking.googleapis.com")
 
-    def _call(self, cloud: Cloud, node: Node, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, cloud: Cloud, method: str, path: str, **kwargs: Any) -> Any:
         """One REST call, retried on transient failures inside a deadline like every
         client library call (Service Networking has no client library)."""
         from google.api_core import exceptions
@@ -116,16 +116,17 @@ class Connection(Kind):
 
         return transient_retry(cloud.poll.initial_s)(call)()
 
+    def connections(self, cloud: Cloud, network: str) -> list[dict[str, Any]]:
+        """The Service Networking connections of `network` (projects/ID/global/...)."""
+        params = {"network": _by_number(cloud, network)}
+        found = self._call(cloud, "GET", f"{SERVICE}/connections", params=params)
+        connections: list[dict[str, Any]] = found.get("connections", [])
+        return connections
+
     def observe(self, cloud: Cloud, node: Node) -> dict[str, Any] | None:
         with api_errors(f"{node.key} ({node.name})"):
-            found = self._call(
-                cloud,
-                node,
-                "GET",
-                f"{SERVICE}/connections",
-                params={"network": _by_number(cloud, node.spec["network"])},
-            )
-        for connection in found.get("connections", []):
+            found = self.connections(cloud, node.spec["network"])
+        for connection in found:
             return {
                 "network": _by_id(cloud, connection["network"]),
                 "ranges": connection.get("reservedPeeringRanges", []),
@@ -141,7 +142,7 @@ class Connection(Kind):
         def done() -> bool:
             nonlocal latest
             if not latest.get("done"):
-                latest = self._call(cloud, node, "GET", f"v1/{operation['name']}")
+                latest = self._call(cloud, "GET", f"v1/{operation['name']}")
             return bool(latest.get("done"))
 
         wait_until(done, name=operation["name"], policy=cloud.poll)
@@ -160,7 +161,7 @@ class Connection(Kind):
         }
         with api_errors(f"{node.key} ({node.name})"):
             try:
-                operation = self._call(cloud, node, "POST", f"{SERVICE}/connections", json=body)
+                operation = self._call(cloud, "POST", f"{SERVICE}/connections", json=body)
             except already_exists() as exc:  # a retry after a create that was served
                 self.adopt_existing(cloud, node, exc)
                 return {"peering": PEERING}
@@ -189,7 +190,7 @@ class Connection(Kind):
             for attempt in range(DELETE_ATTEMPTS):
                 if self.observe(cloud, node) is None:
                     return  # gone (an earlier attempt, or the peering's removal)
-                operation = self._call(cloud, node, "POST", path, json=body)
+                operation = self._call(cloud, "POST", path, json=body)
                 on_operation(operation["name"])
                 try:
                     self._wait(cloud, node, operation)

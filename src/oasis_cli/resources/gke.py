@@ -8,9 +8,9 @@ platform needs; it is enrolled in a release channel, which upgrades it.
 
 from __future__ import annotations
 
-import json
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config.names import Deployment
@@ -207,6 +207,39 @@ class GkeKind(Kind):
         status = observed.get("status")
         return [Change("status", status, REPLACED)] if status == "ERROR" else []
 
+    def in_place(self, change: Change) -> bool:
+        return change.field == "status" or self._updatable(change.field)
+
+    @abstractmethod
+    def _updatable(self, field: str) -> bool:
+        """Whether GKE changes the setting at spec path `field` in place."""
+
+    @abstractmethod
+    def _updates(self, cloud: Cloud, node: Node, changes: tuple[Change, ...]) -> list[Any]:
+        """The calls that make `changes`, one GKE operation each; each is called with
+        `retry=`."""
+
+    def update(
+        self,
+        cloud: Cloud,
+        node: Node,
+        changes: tuple[Change, ...],
+        request_id: str,
+        on_operation: OnOperation,
+    ) -> dict[str, Any]:
+        """A resource in ERROR is replaced; what GKE changes in place is changed, one
+        operation at a time (retried while another holds the cluster); anything else
+        needs recreation, which oasis does not do on its own."""
+        if any(c.field == "status" for c in changes):
+            return self.replace(cloud, node, request_id, on_operation)
+        if any(not self.in_place(c) for c in changes):
+            return super().update(cloud, node, changes, request_id, on_operation)
+        retry = until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s)
+        with api_errors(f"{node.key} ({node.name})"):
+            for call in self._updates(cloud, node, changes):
+                self._wait(cloud, node, call(retry=retry), on_operation)
+        return self.outputs(self.observe(cloud, node) or {})
+
     def replace(
         self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation
     ) -> dict[str, Any]:
@@ -233,33 +266,33 @@ class GkeKind(Kind):
 REPLACED = "RUNNING (deleted and created again)"
 
 
-def _desired_endpoints(spec: Mapping[str, Any]) -> tuple[str, str]:
+Desired = Callable[[Mapping[str, Any]], tuple[str, Any]]  # spec -> (desired_* field, value)
+
+
+def _desired_endpoints(spec: Mapping[str, Any]) -> tuple[str, Any]:
     ip = spec["control_plane_endpoints_config"]["ip_endpoints_config"]
     networks = {"authorized_networks_config": ip["authorized_networks_config"]}
-    return "desired_control_plane_endpoints_config", json.dumps({"ip_endpoints_config": networks})
+    return "desired_control_plane_endpoints_config", {"ip_endpoints_config": networks}
 
 
-IN_PLACE: dict[str, Callable[[Mapping[str, Any]], tuple[str, str]]] = {
+IN_PLACE: dict[str, Desired] = {
     "control_plane_endpoints_config.ip_endpoints_config.authorized_networks_config": (
         _desired_endpoints
     ),
-    "release_channel": lambda spec: (
-        "desired_release_channel",
-        json.dumps(spec["release_channel"]),
-    ),
+    "release_channel": lambda spec: ("desired_release_channel", spec["release_channel"]),
     "current_master_version": lambda spec: (
         "desired_master_version",
-        json.dumps(spec["initial_cluster_version"]),
+        spec["initial_cluster_version"],
     ),
 }
 
 
-def _whole(field: str, *path: str) -> Callable[[Mapping[str, Any]], tuple[str, str]]:
-    def desired(spec: Mapping[str, Any]) -> tuple[str, str]:
+def _whole(field: str, *path: str) -> Desired:
+    def desired(spec: Mapping[str, Any]) -> tuple[str, Any]:
         value: Any = spec
         for part in path:
             value = value[part]
-        return field, json.dumps(value)
+        return field, value
 
     return desired
 
@@ -320,38 +353,16 @@ class Cluster(GkeKind):
             "version": observed.get("current_master_version"),
         }
 
-    def in_place(self, change: Change) -> bool:
-        return change.field == "status" or any(change.field.startswith(p) for p in IN_PLACE)
+    def _updatable(self, field: str) -> bool:
+        return any(field.startswith(prefix) for prefix in IN_PLACE)
 
-    def update(
-        self,
-        cloud: Cloud,
-        node: Node,
-        changes: tuple[Change, ...],
-        request_id: str,
-        on_operation: OnOperation,
-    ) -> dict[str, Any]:
-        """What GKE changes in place, one `clusters.update` each (one cluster operation
-        at a time): the authorized networks (the operator's IP changes), the release
-        channel, the control plane's version (an upgrade; GKE never downgrades)."""
-        if any(c.field == "status" for c in changes):
-            return self.replace(cloud, node, request_id, on_operation)
-        if any(not self.in_place(c) for c in changes):
-            return super().update(cloud, node, changes, request_id, on_operation)
-        desired = {
-            IN_PLACE[prefix](node.spec)
-            for change in changes
-            for prefix in IN_PLACE
-            if change.field.startswith(prefix)
-        }
-        retry = until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s)
-        with api_errors(f"{node.key} ({node.name})"):
-            for field, value in sorted(desired):
-                operation = self._client(cloud).update_cluster(
-                    name=self._path(cloud, node), update={field: json.loads(value)}, retry=retry
-                )
-                self._wait(cloud, node, operation, on_operation)
-        return self.outputs(self.observe(cloud, node) or {})
+    def _updates(self, cloud: Cloud, node: Node, changes: tuple[Change, ...]) -> list[Any]:
+        """One `clusters.update` per setting changed: the authorized networks (the
+        operator's IP changes), the release channel, the control plane's version (an
+        upgrade; GKE never downgrades), and the rest ClusterUpdate takes whole."""
+        prefixes = sorted({p for c in changes for p in IN_PLACE if c.field.startswith(p)})
+        update, name = self._client(cloud).update_cluster, self._path(cloud, node)
+        return [partial(update, name=name, update=dict([IN_PLACE[p](node.spec)])) for p in prefixes]
 
     def create(
         self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation

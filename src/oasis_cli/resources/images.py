@@ -152,12 +152,13 @@ class Image(Converging):
     def _builds(self, cloud: Cloud) -> Any:
         return cloud.client("cloudbuild", "google.cloud.devtools.cloudbuild_v1", "CloudBuildClient")
 
+    @staticmethod
+    def _parent(cloud: Cloud, node: Node) -> str:
+        return f"projects/{cloud.project}/locations/{node.location}"
+
     def _package(self, cloud: Cloud, node: Node) -> str:
         repository, package = node.name.split("/", 1)
-        return (
-            f"projects/{cloud.project}/locations/{node.location}/repositories/{repository}"
-            f"/packages/{package}"
-        )
+        return f"{self._parent(cloud, node)}/repositories/{repository}/packages/{package}"
 
     def _uri(self, cloud: Cloud, node: Node) -> str:
         return f"{node.location}-docker.pkg.dev/{cloud.project}/{node.name}"
@@ -207,7 +208,7 @@ class Image(Converging):
         if fetch(node, lambda: registry.get_package(name=package, retry=retry)) is None:
             # nothing pushed yet; a build an interrupted run left running is still ours
             with api_errors(f"{node.key} ({node.name})"):
-                parent = f"projects/{cloud.project}/locations/{node.location}"
+                parent = self._parent(cloud, node)
                 running = builds.running_for(
                     cloud, self._builds(cloud), parent, self._uri(cloud, node)
                 )
@@ -263,7 +264,7 @@ class Image(Converging):
             raise CloudError(where, "the build context changed while oasis ran; run it again")
         bucket = node.spec["bucket"]
         source = f"source/{node.name.split('/')[-1]}-{tag}.tgz"
-        parent = f"projects/{cloud.project}/locations/{node.location}"
+        parent = self._parent(cloud, node)
         client = self._builds(cloud)
         with api_errors(where):
             builds.upload(cloud, bucket, source, archive.data)
@@ -305,7 +306,7 @@ class Image(Converging):
         recorded: Mapping[str, Any],
     ) -> None:
         """Cancel what still builds this image (a killed `up --all`'s), then delete it."""
-        parent = f"projects/{cloud.project}/locations/{node.location}"
+        parent = self._parent(cloud, node)
         client = self._builds(cloud)
         with api_errors(f"{node.key} ({node.name})"):
             builds.cancel(

@@ -9,6 +9,7 @@ and a call refused because an incompatible operation runs is retried with backof
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config.names import POOL_SUFFIX, Deployment
@@ -153,30 +154,13 @@ class NodePool(GkeKind):
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
         return {"version": observed.get("version")}
 
-    def in_place(self, change: Change) -> bool:
-        # setAutoscaling; a pool in ERROR is replaced; the rest needs recreation
-        return change.field == "status" or change.field.startswith("autoscaling")
+    def _updatable(self, field: str) -> bool:
+        return field.startswith("autoscaling")  # the rest of a pool needs recreation
 
-    def update(
-        self,
-        cloud: Cloud,
-        node: Node,
-        changes: tuple[Change, ...],
-        request_id: str,
-        on_operation: OnOperation,
-    ) -> dict[str, Any]:
-        """Autoscaling limits in place (nodePools.setAutoscaling); any other change
-        needs the pool recreated."""
-        if any(c.field == "status" for c in changes):
-            return self.replace(cloud, node, request_id, on_operation)
-        if any(not self.in_place(c) for c in changes):
-            return super().update(cloud, node, changes, request_id, on_operation)
-        retry = until_cluster_is_free(cloud.poll.initial_s, cloud.poll.deadline_s)
-        with api_errors(f"{node.key} ({node.name})"):
-            request = {"name": self._path(cloud, node), "autoscaling": node.spec["autoscaling"]}
-            operation = self._client(cloud).set_node_pool_autoscaling(request=request, retry=retry)
-            self._wait(cloud, node, operation, on_operation)
-        return self.outputs(self.observe(cloud, node) or {})
+    def _updates(self, cloud: Cloud, node: Node, changes: tuple[Change, ...]) -> list[Any]:
+        """Autoscaling limits in place: nodePools.setAutoscaling."""
+        request = {"name": self._path(cloud, node), "autoscaling": node.spec["autoscaling"]}
+        return [partial(self._client(cloud).set_node_pool_autoscaling, request=request)]
 
     def create(
         self, cloud: Cloud, node: Node, request_id: str, on_operation: OnOperation

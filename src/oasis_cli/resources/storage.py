@@ -105,14 +105,8 @@ class Bucket(Kind):
             return None
         if (observed.get("labels") or {}).get(ROLE) == "data":
             return "a data bucket: training data is kept; `oasis down --delete-data` deletes it"
-        if recorded.get("created") != node.name:
-            with api_errors(f"{node.key} ({node.name})"):
-                empty = not list(cloud.storage().list_blobs(node.name, max_results=1))
-            if not empty:
-                return (
-                    "not empty and not created by oasis: kept; `oasis down --delete-data` "
-                    "deletes it"
-                )
+        if recorded.get("created") != node.name and not _empty(cloud, node):
+            return "not empty and not created by oasis: kept; `oasis down --delete-data` deletes it"
         return None
 
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
@@ -121,12 +115,10 @@ class Bucket(Kind):
             outputs["created"] = observed["created"]
         return outputs
 
-    def settle(self, cloud: Cloud, node: Node, observed: dict[str, Any]) -> dict[str, Any]:
+    def adopted(self, cloud: Cloud, node: Node, observed: dict[str, Any]) -> dict[str, Any]:
         """A bucket oasis takes over while it is empty counts as made empty by oasis
         (its own create whose answer was lost, for one): `down` may empty it later."""
-        with api_errors(f"{node.key} ({node.name})"):
-            empty = not list(cloud.storage().list_blobs(node.name, max_results=1))
-        return {**observed, "created": node.name} if empty else observed
+        return {**observed, "created": node.name} if _empty(cloud, node) else observed
 
     def _apply_settings(self, bucket: Any, node: Node) -> None:
         bucket.iam_configuration.uniform_bucket_level_access_enabled = node.spec[
@@ -192,6 +184,11 @@ class Bucket(Kind):
             client.bucket(node.name).delete()
 
         remove(node, empty_then_delete)
+
+
+def _empty(cloud: Cloud, node: Node) -> bool:
+    with api_errors(f"{node.key} ({node.name})"):
+        return not list(cloud.storage().list_blobs(node.name, max_results=1))
 
 
 KINDS: tuple[Kind, ...] = (Bucket(),)

@@ -125,6 +125,8 @@ class Storage(RestService):
         return bucket
 
     def _insert_bucket(self, world: dict, params: dict, request: Request) -> Response:
+        # `project` is a required query parameter of buckets.list
+        # (https://cloud.google.com/storage/docs/json_api/v1/buckets/list)
         project = request.param("project")
         if not project:
             raise HttpError(400, "Required parameter: project", "required")
@@ -176,6 +178,8 @@ class Storage(RestService):
         return Response(200, public(bucket))
 
     def _list_buckets(self, world: dict, params: dict, request: Request) -> Response:
+        # `project` is a required query parameter of buckets.list
+        # (https://cloud.google.com/storage/docs/json_api/v1/buckets/list)
         project = request.param("project")
         if not project:
             raise HttpError(400, "Required parameter: project", "required")
