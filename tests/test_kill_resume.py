@@ -79,8 +79,13 @@ def test_ctrl_c_returns_while_the_cluster_create_still_runs(cloud_dir, ledger):
         text=True,
     )
     store = Store(cloud_dir)
-    for _ in range(600):  # until the cluster's create has been sent
-        if any(r["path"].endswith("/clusters") and r["method"] == "POST" for r in store.read_log()):
+
+    def created(r: dict) -> bool:  # accepted: a refused try (the node account still
+        # propagating) does not count
+        return r["method"] == "POST" and r["path"].endswith("/clusters") and r["status"] == 200
+
+    for _ in range(600):  # until the cluster's create has been accepted
+        if any(created(r) for r in store.read_log()):
             break
         time.sleep(0.05)
     child.send_signal(signal.SIGINT)
