@@ -51,17 +51,16 @@ def test_service_account_is_the_ray_ksa():
     assert ksa["metadata"]["namespace"] == "default"
 
 
-def test_compute_class_has_one_rule_per_capacity_entry_in_order():
+def test_compute_class_has_one_rule_per_capacity_entry_in_order_naming_only_its_pool():
+    """GKE allows no other field in a rule that names `nodepools` ("About custom
+    ComputeClasses"): the pool's own settings make it spot, flex-start or reserved."""
     rendered = objects("gpu.capacity=reservation:res-a,spot,flex-start")
     spec = rendered[("ComputeClass", "h200-ccc")]["spec"]
     assert rendered[("ComputeClass", "h200-ccc")]["apiVersion"] == "cloud.google.com/v1"
     assert spec["priorities"] == [
-        {
-            "nodepools": ["oasis-h200-res"],
-            "reservations": {"affinity": "Specific", "specific": [{"name": "res-a"}]},
-        },
-        {"nodepools": ["oasis-h200-spot"], "spot": True},
-        {"nodepools": ["oasis-h200-flex"], "flexStart": {"enabled": True}},
+        {"nodepools": ["oasis-h200-res"]},
+        {"nodepools": ["oasis-h200-spot"]},
+        {"nodepools": ["oasis-h200-flex"]},
     ]
     assert spec["activeMigration"] == {"optimizeRulePriority": False}
 
@@ -140,14 +139,13 @@ def test_raycluster_head_has_every_spec_setting():
     head = cluster["spec"]["headGroupSpec"]
     assert head["rayStartParams"]["dashboard-host"] == "0.0.0.0"
     pod = head["template"]["spec"]
-    assert "nodeSelector" not in pod  # the default pool
     assert pod["serviceAccountName"] == "oasis-ray"
     (container,) = pod["containers"]
     assert container["image"] == IMAGE  # digest-pinned
     assert {p["containerPort"] for p in container["ports"]} == {6379, 8265, 10001}
     assert container["resources"]["limits"] == {"cpu": "8", "memory": "16G"}
-    assert container["volumeMounts"] == [{"name": "data", "mountPath": "/bucket"}]
-    assert pod["volumes"][0]["csi"] == {
+    assert {"name": "data", "mountPath": "/bucket"} in container["volumeMounts"]
+    assert pod["volumes"][-1]["csi"] == {
         "driver": "gcsfuse.csi.storage.gke.io",
         "volumeAttributes": {
             "bucketName": "oasis-local-oasis-data",
@@ -292,3 +290,21 @@ def test_every_gcs_fuse_mount_is_writable_by_the_pods_user():
             assert int(options.get("gid", -1)) == RAY_GID or fs_group is not None
             assert int(options.get("file-mode", "644"), 8) & 0o200
             assert int(options.get("dir-mode", "755"), 8) & 0o200
+
+
+def test_the_head_is_pinned_to_the_default_pool_with_tmp_ray_on_an_empty_dir():
+    spec = objects()[("RayCluster", "ray-cluster-ccc")]["spec"]
+    head = spec["headGroupSpec"]["template"]["spec"]
+    assert head["nodeSelector"] == {"cloud.google.com/gke-nodepool": "default-pool"}
+    mounts = {m["name"]: m["mountPath"] for m in head["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in head["volumes"]}
+    assert mounts["ray-logs"] == "/tmp/ray" and volumes["ray-logs"]["emptyDir"] == {}
+
+
+def test_autoscaler_v2_is_enabled_and_workers_are_replaced_not_restarted():
+    spec = objects()[("RayCluster", "ray-cluster-ccc")]["spec"]
+    assert spec["enableInTreeAutoscaling"] is True
+    assert spec["autoscalerOptions"]["version"] == "v2"
+    worker = spec["workerGroupSpecs"][0]
+    assert worker["template"]["spec"]["restartPolicy"] == "Never"
+    assert (worker["replicas"], worker["minReplicas"], worker["maxReplicas"]) == (0, 0, 2)

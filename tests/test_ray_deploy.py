@@ -189,3 +189,34 @@ def test_a_caller_outside_the_authorized_networks_cannot_reach_the_cluster(
     assert "authorized networks" in result.stderr
     kube = [r for r in requests_log()[before:] if r["service"] == "kubernetes"]
     assert kube and {r["status"] for r in kube} == {0}  # every one dropped unanswered
+
+
+def set_worker_replicas(cloud_dir: Path, replicas: int) -> None:
+    """What the Ray autoscaler does once the cluster runs: it owns the replicas."""
+    from oasis_cli.localcloud.infra.store import Store
+
+    with Store(cloud_dir).transaction() as world:
+        for objects in world["kubernetes"].values():
+            for obj in objects["objects"].values():
+                if obj["kind"] == "RayCluster":
+                    obj["spec"]["workerGroupSpecs"][0]["replicas"] = replicas
+
+
+def test_a_redeploy_leaves_the_autoscalers_worker_replicas_alone(ray_deployed, oasis, cloud_dir):
+    set_worker_replicas(cloud_dir, 2)
+    result = oasis("--local", "ray", "deploy")
+    assert result.code == 0, result.stderr
+    assert "ray deploy finished: 24 unchanged" in result.stderr
+    cluster = find(cloud_dir, "RayCluster", "ray-cluster-ccc")
+    assert cluster["spec"]["workerGroupSpecs"][0]["replicas"] == 2
+
+
+def test_a_changed_ray_cluster_is_reapplied_with_the_live_worker_replicas(
+    ray_deployed, oasis, cloud_dir
+):
+    set_worker_replicas(cloud_dir, 2)
+    result = oasis("--local", "--set", "ray.idle_timeout_s=900", "ray", "deploy")
+    assert result.code == 0, result.stderr
+    cluster = find(cloud_dir, "RayCluster", "ray-cluster-ccc")
+    assert cluster["spec"]["autoscalerOptions"]["idleTimeoutSeconds"] == 900
+    assert cluster["spec"]["workerGroupSpecs"][0]["replicas"] == 2

@@ -4,8 +4,11 @@ with server-side apply in SPEC order and waited on until it is usable.
 A node's name says everything a delete needs (`apiVersion Kind namespace/name`), so
 `down` can remove an object the ledger alone remembers; its location is the
 cluster. The objects hang off the `cluster` node, so `down` deletes them (Ingress
-and Service first) before the cluster goes. Waits: a DaemonSet until it has rolled
-out, a RayCluster until it is `ready` with its head pod Ready.
+and Service first) before the cluster goes. Waits: a ComputeClass until GKE reports
+it healthy (it names the node pools, so it waits for them too), each network object
+until Ready (GKE checks the VPC and subnet it names), a DaemonSet until it has
+rolled out, a RayCluster until it is `ready` with its head pod Ready. A False
+condition fails at once with GKE's reason: waiting would not mend it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from oasis_cli.kube.client import cluster_client, cluster_path, pod_ready
 from oasis_cli.kube.manifests import render
 from oasis_cli.polling import wait_until
 from oasis_cli.resources.base import Change, Converging, Kind, OnOperation, diff, labelled
+from oasis_cli.resources.nodepools import pool_nodes
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -59,22 +63,11 @@ IMAGE_INPUT = "oasis:image-of-image:server"  # stands for the ray-server digest 
 
 
 def priorities(d: Deployment) -> list[dict[str, Any]]:
-    """One compute class rule per capacity entry, in the configured order."""
-    rules = []
-    for entry in d.config.gpu.capacity:
-        kind, _, reservation = entry.partition(":")
-        rule: dict[str, Any] = {"nodepools": [d.pool_name(entry)]}
-        if kind == "spot":
-            rule["spot"] = True
-        elif kind == "flex-start":
-            rule["flexStart"] = {"enabled": True}
-        else:
-            rule["reservations"] = {
-                "affinity": "Specific",
-                "specific": [{"name": reservation}],
-            }
-        rules.append(rule)
-    return rules
+    """One compute class rule per capacity entry, in the configured order, each naming
+    only its node pool: GKE allows no other field in a rule that names `nodepools`
+    ("About custom ComputeClasses"); the pool's own settings make it spot, flex-start
+    or a reservation."""
+    return [{"nodepools": [d.pool_name(entry)]} for entry in d.config.gpu.capacity]
 
 
 def networks(d: Deployment) -> list[dict[str, str]]:
@@ -138,6 +131,8 @@ def kube_nodes(d: Deployment, image: str | None) -> list[Node]:
         key = f"k8s:{obj['kind']}/{obj['metadata']['name']}"
         before = max((s for s in steps if s < step), default=0)
         deps: tuple[str, ...] = ("cluster", *steps.get(before, []))
+        if obj["kind"] == "ComputeClass":  # GKE checks the pools it names
+            deps = (*deps, *(pool.key for pool in pool_nodes(d)))
         inputs = {}
         if image is None and IMAGE_INPUT in json.dumps(obj):
             deps, inputs = (*deps, "image:server"), {"image": ("image:server", "ref")}
@@ -155,6 +150,31 @@ def manifest(node: Node) -> dict[str, Any]:
             raise CloudError(f"{node.key} ({node.name})", "ray-server has no recorded digest")
         obj = json.loads(json.dumps(obj).replace(IMAGE_INPUT, node.spec["image"]))
     return obj
+
+
+def autoscaled(obj: dict[str, Any], live: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A RayCluster's worker groups with the replicas the Ray autoscaler owns: each
+    group's live count when the cluster exists (`live`), or, with `live` None (for
+    comparing), no replicas at all. Objects without worker groups pass unchanged.
+
+    The autoscaler sets `workerGroupSpecs[].replicas` once the cluster runs (KubeRay
+    "Autoscaling": "the autoscaler adjusts the replicas field"), and the CRD declares
+    workerGroupSpecs without a list type, so the list is atomic: a forced apply of
+    oasis's copy would take the whole list back and reset every group to 0."""
+    groups = (obj.get("spec") or {}).get("workerGroupSpecs")
+    if not groups:
+        return obj
+    counts = {
+        g.get("groupName"): g.get("replicas")
+        for g in ((live or {}).get("spec") or {}).get("workerGroupSpecs") or []
+    }
+    kept = []
+    for group in groups:
+        group = {k: v for k, v in group.items() if k != "replicas"}
+        if live is not None:
+            group["replicas"] = counts.get(group.get("groupName")) or 0
+        kept.append(group)
+    return {**obj, "spec": {**obj["spec"], "workerGroupSpecs": kept}}
 
 
 class KubeObject(Converging):
@@ -183,7 +203,7 @@ class KubeObject(Converging):
         if "image" in node.spec and not node.spec["image"]:
             return [Change("image", None, "(after image:server)")]
         wanted = {k: v for k, v in manifest(node).items() if k not in ("apiVersion", "kind")}
-        return diff(wanted, observed)
+        return diff(autoscaled(wanted, None), observed)
 
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
         return {"uid": observed.get("metadata", {}).get("uid", "")}
@@ -202,8 +222,13 @@ class KubeObject(Converging):
         kube = self._kube(cloud, node)
         if kube is None:
             raise CloudError(f"{node.key} ({node.name})", "the cluster does not exist")
+        obj = manifest(node)
         with kube_errors(f"{node.key} ({node.name})"):
-            applied = kube.apply(manifest(node))
+            if obj["kind"] == "RayCluster":
+                api_version, kind, namespace, name = parse_name(node.name)
+                live = kube.get(api_version, kind, name, namespace)
+                obj = obj if live is None else autoscaled(obj, live)
+            applied = kube.apply(obj)
         on_operation.progress("applied")
         return self.outputs(self._wait(cloud, node, on_operation) or applied)
 
@@ -219,7 +244,14 @@ class KubeObject(Converging):
             nonlocal latest
             with kube_errors(f"{node.key} ({node.name})"):
                 latest = kube.get(api_version, kind, name, namespace) or {}
-            state, detail = readiness(kind, latest, kube)
+                try:
+                    state, detail = readiness(kind, latest, kube)
+                except Unusable as exc:
+                    raise CloudError(
+                        f"{node.key} ({node.name})",
+                        f"GKE reports it unusable: {exc}",
+                        hint="Fix the cause, then run `oasis ray deploy` again.",
+                    ) from None
             if on_operation is not None and not state:
                 on_operation.progress(detail)
             return state
@@ -250,10 +282,49 @@ class KubeObject(Converging):
             )
 
 
+class Unusable(Exception):
+    """GKE reports an object broken (a False condition): waiting will not mend it."""
+
+
+def condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    """The object's condition of `kind`, None while absent or about an older spec."""
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    found = next((c for c in conditions if c.get("type") == kind), None)
+    generation = (obj.get("metadata") or {}).get("generation") or 0
+    if found is not None and (found.get("observedGeneration") or generation) < generation:
+        return None
+    return found
+
+
+def by_condition(obj: Mapping[str, Any], kind: str, waiting: str) -> tuple[bool, str]:
+    """Ready on `kind` True; Unusable on False; waiting while GKE has not said."""
+    found = condition(obj, kind)
+    if found is None:
+        return False, waiting
+    if found.get("status") == "True":
+        return True, ""
+    raise Unusable(f"{kind} False ({found.get('reason', '')}): {found.get('message', '')}")
+
+
 def readiness(kind: str, obj: Mapping[str, Any], kube: Any) -> tuple[bool, str]:
-    """Whether an object is usable, and what it is waiting for."""
+    """Whether an object is usable, and what it is waiting for; Unusable when GKE
+    reports it broken (a compute class that is not healthy, a network object whose
+    VPC or subnet does not exist)."""
     status = obj.get("status") or {}
     metadata = obj.get("metadata") or {}
+    if kind == "ComputeClass":
+        return by_condition(obj, "Health", "waiting for GKE to report the class healthy")
+    if kind == "GKENetworkParamSet":
+        return by_condition(obj, "Ready", "waiting for GKE to check its VPC and subnet")
+    if kind == "Network":
+        params = condition(obj, "ParamsReady") or {}
+        if params.get("reason") == "GNPParamsNotReady":  # its param set tells why
+            ref = (obj.get("spec") or {}).get("parametersRef") or {}
+            found = kube.get("networking.gke.io/v1", "GKENetworkParamSet", ref.get("name", ""), "")
+            ready, _ = by_condition(found or {}, "Ready", "")
+            if not ready:
+                return False, "waiting for its parameter set"
+        return by_condition(obj, "Ready", "waiting for GKE to accept its parameters")
     if kind == "DaemonSet":
         rolled = (status.get("observedGeneration") or 0) >= (metadata.get("generation") or 0)
         desired = status.get("desiredNumberScheduled") or 0

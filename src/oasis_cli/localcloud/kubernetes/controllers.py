@@ -1,5 +1,8 @@
 """The controllers of each simulated cluster, run by time before every request.
 
+GKE's own controllers (ComputeClass health, network objects' readiness) are in
+`gkecontrollers`.
+
 A DaemonSet rolls out (no GPU node exists until a worker is scheduled, so it wants 0
 pods); a RayCluster gets a head pod that becomes Running and Ready, and its state
 becomes `ready`; when Ray is installed the head pod is backed by a real local Ray
@@ -15,7 +18,7 @@ import uuid
 from typing import Any
 
 from oasis_cli.localcloud.infra import world as world_tables
-from oasis_cli.localcloud.kubernetes import rayhead
+from oasis_cli.localcloud.kubernetes import gkecontrollers, rayhead
 from oasis_cli.localcloud.kubernetes.objects import (
     POD,
     RAYCLUSTER,
@@ -35,7 +38,13 @@ HEAD_READY_S, DAEMONSET_S, INGRESS_S = 60.0, 10.0, 120.0
 def react(kube: KubeWorld, kind: Kind, obj: dict[str, Any], env: Env) -> None:
     """What the cluster's controllers start when an object is created or changed."""
     now, latency = time.time(), env.latency
-    if kind.kind == "Service":
+    if kind.kind in gkecontrollers.RECONCILED:
+        private = obj.setdefault("_private", {})
+        private.setdefault(
+            "reconcile_at", now + latency(gkecontrollers.first_reconcile_s(kind.kind))
+        )
+        obj.setdefault("status", {})
+    elif kind.kind == "Service":
         spec = obj.setdefault("spec", {})
         if "clusterIP" not in spec:
             address = f"10.96.{len(kube.objects) % 250}.{(now * 1000) % 250:.0f}"
@@ -105,6 +114,9 @@ def advance(kube: KubeWorld) -> None:
     """Move every object whose time has come to its next state."""
     now = time.time()
     for key, obj in list(kube.objects.items()):
+        reconcile_at = obj.get("_private", {}).get("reconcile_at")
+        if reconcile_at is not None and reconcile_at <= now and gkecontrollers.reconcile(kube, obj):
+            kube.objects[key] = stamp(obj, kube.bump())
         ready_at = obj.get("_private", {}).get("ready_at")
         if ready_at is None or ready_at > now or obj.get("_private", {}).get("done"):
             continue

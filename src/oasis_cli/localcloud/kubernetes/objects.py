@@ -132,6 +132,7 @@ class KubeWorld:
                 }
                 clusters[key]["objects"][f"/namespaces//{namespace}"] = stamp(self_obj, 1)
         self.state = clusters[key]
+        self.world, self.cluster = world, key
 
     @property
     def objects(self) -> dict[str, dict[str, Any]]:
