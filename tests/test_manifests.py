@@ -126,7 +126,6 @@ def test_nccl_installer_pins_gib_and_fills_the_host_paths():
     )
     paths = {v["hostPath"]["path"] for v in pod["volumes"]}
     assert paths == {"/home/kubernetes/bin/nvidia/lib64", "/home/kubernetes/bin/gib"}
-    assert "--install-nccl" in installer["args"][0]
     term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert term["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["nvidia-h200-141gb"]
 
@@ -308,3 +307,46 @@ def test_autoscaler_v2_is_enabled_and_workers_are_replaced_not_restarted():
     worker = spec["workerGroupSpecs"][0]
     assert worker["template"]["spec"]["restartPolicy"] == "Never"
     assert (worker["replicas"], worker["minReplicas"], worker["maxReplicas"]) == (0, 0, 2)
+
+
+UPSTREAM_INSTALLER = {  # container-engine-accelerators gpudirect-rdma/nccl-rdma-installer.yaml
+    "gib": "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib:v1.1.1",
+    "pause": "gke.gcr.io/pause:3.8@sha256:"
+    "880e63f94b145e46f1b1082bb71b85e21f16b99b180b9996407d61240ceb9830",
+    "install": "/scripts/container_entry.sh install\n",
+}
+
+
+def test_nccl_installer_follows_the_current_upstream_file():
+    """Upstream moved to gIB v1.1.1 and dropped `--install-nccl` (May 2026); the pause
+    container is pinned by digest as upstream pins it."""
+    pod = objects()[("DaemonSet", "nccl-rdma-installer")]["spec"]["template"]["spec"]
+    (installer,) = pod["initContainers"]
+    (pause,) = pod["containers"]
+    assert installer["image"] == UPSTREAM_INSTALLER["gib"]
+    assert UPSTREAM_INSTALLER["install"] in installer["args"][0]
+    assert "--install-nccl" not in installer["args"][0]
+    assert pause["image"] == UPSTREAM_INSTALLER["pause"]
+
+
+def exempt(image: str, pattern: str) -> bool:
+    """Binary Authorization's admission allowlist match: an exact name, or a pattern
+    ending in `*` (one path segment) or `**` (any number of segments)."""
+    if pattern.endswith("/**"):
+        return image.startswith(pattern[:-2])
+    if pattern.endswith("/*"):
+        head, _, last = image.rpartition("/")
+        return head == pattern[:-2] and bool(last)
+    return image == pattern
+
+
+def test_binauth_enforce_exempts_every_image_of_the_nccl_installer():
+    """The installer's images are Google's, not built (and attested) by Cloud Build:
+    an enforced rule would block the DaemonSet unless each is exempt."""
+    from oasis_cli.resources.binauth import EXEMPT
+
+    pod = objects()[("DaemonSet", "nccl-rdma-installer")]["spec"]["template"]["spec"]
+    images = [c["image"] for c in pod["initContainers"] + pod["containers"]]
+    assert len(images) == 2
+    for image in images:
+        assert any(exempt(image, pattern) for pattern in EXEMPT), image

@@ -152,7 +152,7 @@ class GpuSettings(Section):
             description="Version of the gIB NCCL plugin image the RDMA installer DaemonSet runs.",
             pattern=r"^v\d+\.\d+\.\d+$",
         ),
-    ] = "v1.0.3"
+    ] = "v1.1.1"  # container-engine-accelerators gpudirect-rdma, May 2026
     driver: Annotated[str, Field(description="GPU driver version: LATEST or DEFAULT.")] = "LATEST"
     capacity: Annotated[
         list[str],

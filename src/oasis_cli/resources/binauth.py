@@ -18,13 +18,16 @@ from oasis_cli.gcp.errors import api_errors
 from oasis_cli.gcp.messages import to_message, to_plain
 from oasis_cli.graph import Node
 from oasis_cli.resources.base import Change, Converging, Kind, OnOperation, diff
+from oasis_cli.resources.kubeobjects import GIB_REPOSITORY, PAUSE_IMAGE
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
 
 ATTESTOR = "built-by-cloud-build"
 DRY_RUN, ENFORCE = "DRYRUN_AUDIT_LOG_ONLY", "ENFORCED_BLOCK_AND_AUDIT_LOG"
-EXEMPT = ("us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/*",)  # the gIB NCCL plugin
+# the NCCL installer's images, which Cloud Build does not attest: the gIB plugin (any
+# version; `*` is one path segment) and the digest-pinned pause image
+EXEMPT = (f"{GIB_REPOSITORY}/*", PAUSE_IMAGE)
 
 
 def binauth_nodes(d: Deployment, *, enforce: bool) -> list[Node]:

@@ -59,6 +59,12 @@ STEP = {
 }
 
 
+# the NCCL installer's images as Google's upstream installer pins them
+# (container-engine-accelerators gpudirect-rdma/nccl-rdma-installer.yaml)
+GIB_REPOSITORY = "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib"
+PAUSE_IMAGE = (
+    "gke.gcr.io/pause:3.8@sha256:880e63f94b145e46f1b1082bb71b85e21f16b99b180b9996407d61240ceb9830"
+)
 IMAGE_INPUT = "oasis:image-of-image:server"  # stands for the ray-server digest until bound
 
 
@@ -108,7 +114,8 @@ def manifest_values(d: Deployment, image: str) -> dict[str, Any]:
         "bucket": d.names.bucket,
         "gpus": str(config.gpu.count),  # a quantity: Kubernetes answers strings
         "accelerator": config.gpu.accelerator,
-        "gib_version": config.gpu.gib_version,
+        "gib_image": f"{GIB_REPOSITORY}/nccl-plugin-gib:{config.gpu.gib_version}",
+        "pause_image": PAUSE_IMAGE,
         "priorities": priorities(d),
         "interfaces": interfaces(d),
         "compute_class": d.names.compute_class,
