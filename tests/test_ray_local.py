@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,9 @@ def get(url: str) -> bytes:
         return answer.read()
 
 
-def test_dashboard_serves_the_real_dashboard_and_survives_a_dropped_connection(ray_head, workspace):
+def test_dashboard_serves_the_real_dashboard_to_many_connections_and_a_dropped_one(
+    ray_head, workspace
+):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -115,6 +118,9 @@ def test_dashboard_serves_the_real_dashboard_and_survives_a_dropped_connection(r
                 assert time.monotonic() < deadline, "the dashboard never answered"
                 time.sleep(0.2)
         assert b'"ray_version"' in version
+        with ThreadPoolExecutor(max_workers=16) as pool:  # a browser's parallel requests
+            answers = list(pool.map(get, [f"http://127.0.0.1:{port}/api/version"] * 32))
+        assert all(b'"ray_version"' in answer for answer in answers)
         dropped = socket.create_connection(("127.0.0.1", port))
         dropped.sendall(b"GET /api/version HTTP/1.1\r\nHost: x\r\n")  # then vanish mid-request
         dropped.close()

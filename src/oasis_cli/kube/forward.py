@@ -3,8 +3,15 @@
 The API has no Service port-forward: the Service's selector is resolved here to a
 Running, Ready pod, and each accepted local connection gets its own port-forward
 WebSocket to that pod (one WebSocket carries one TCP stream). When opening a stream
-fails (the pod went away, the connection dropped), the pod is resolved again and
-the next connection goes to the new one.
+fails (the pod went away) or a stream ends with an error (the connection dropped),
+the pod is resolved again and the next connection goes to the one the Service
+selects then; `on_event` says so.
+
+Each stream opens on an ApiClient of its own: the kubernetes client's
+`portforward()` swaps `api_client.call_api` out and back around the call, which is
+not thread-safe (two connections at once, as any browser opens, would leave a
+shared client's `call_api` pointing at a closed WebSocket). The clients share the
+configuration (endpoint, CA, token refresh), not the connection pool.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ class Forwarder:
         self.remote_port = remote_port
         self.on_event = on_event
         self._pod: str | None = None
+        self._gone: str | None = None  # the pod a failed stream went to
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.listener = socket.create_server(("127.0.0.1", local_port), reuse_port=False)
@@ -66,24 +74,32 @@ class Forwarder:
             )
             for pod in self.kube.list("v1", "Pod", self.namespace, selector):
                 if (pod.get("status") or {}).get("phase") == "Running" and pod_ready(pod):
-                    if pod["metadata"]["name"] != self._pod:
-                        self.on_event(f"forwarding to pod {pod['metadata']['name']}")
-                    self._pod = pod["metadata"]["name"]
-                    return self._pod
+                    name = pod["metadata"]["name"]
+                    before = self._pod or self._gone
+                    if name != self._pod:
+                        changed = f"pod {before} is gone; " if before and before != name else ""
+                        self.on_event(f"{changed}forwarding to pod {name}")
+                    self._pod, self._gone = name, None
+                    return name
             raise NoPod(f"no Running, Ready pod behind service {self.namespace}/{self.service}")
 
-    def _open(self, pod: str) -> Any:
+    def _open(self, pod: str) -> tuple[Any, Any, Any]:
+        """A stream to `pod`'s port: (socket, the PortForward, its own ApiClient)."""
         from kubernetes import client
         from kubernetes.stream import portforward
 
-        core = client.CoreV1Api(self.kube.api)
-        forward = portforward(
-            core.connect_get_namespaced_pod_portforward,
-            pod,
-            self.namespace,
-            ports=str(self.remote_port),
-        )
-        return forward.socket(self.remote_port), forward
+        api = client.ApiClient(self.kube.api.configuration)
+        try:
+            forward = portforward(
+                client.CoreV1Api(api).connect_get_namespaced_pod_portforward,
+                pod,
+                self.namespace,
+                ports=str(self.remote_port),
+            )
+        except BaseException:
+            api.close()
+            raise
+        return forward.socket(self.remote_port), forward, api
 
     def serve_forever(self) -> None:
         """Accept connections until `stop()`; Ctrl-C propagates to the caller."""
@@ -102,19 +118,37 @@ class Forwarder:
     def stop(self) -> None:
         self._stop.set()
 
+    def _forget(self, pod: str) -> None:
+        """Resolve the Service again on the next connection (if nobody did already)."""
+        with self._lock:
+            if self._pod == pod:
+                self._pod = None
+                self._gone = pod
+
     def _handle(self, connection: socket.socket) -> None:
         for attempt in range(2):
+            pod = ""
             try:
-                remote, forward = self._open(self.pod(refresh=attempt > 0))
+                pod = self.pod(refresh=attempt > 0)
+                remote, forward, api = self._open(pod)
                 break
             except Exception as exc:  # a dropped pod or connection: resolve again once
-                log.info("port-forward attempt %d failed: %s", attempt + 1, exc)
+                log.info("port-forward attempt %d to %s failed: %s", attempt + 1, pod, exc)
                 if attempt:
                     self.on_event(f"cannot forward: {exc}")
                     connection.close()
                     return
-        _pump(connection, remote)
-        forward.close()
+        try:
+            _pump(connection, remote)
+            error = forward.error(self.remote_port)
+        finally:
+            forward.close()
+            api.close()
+        if error:
+            self.on_event(
+                f"the stream to pod {pod} failed ({error}); the next connection reconnects"
+            )
+            self._forget(pod)
 
 
 def _pump(local: socket.socket, remote: Any) -> None:
