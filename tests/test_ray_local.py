@@ -3,6 +3,7 @@ on it, `oasis dashboard` forwards its dashboard, `oasis down` stops it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -132,3 +133,64 @@ def test_dashboard_serves_the_real_dashboard_to_many_connections_and_a_dropped_o
     assert process.returncode == 0, err
     assert f"Ray dashboard: http://127.0.0.1:{port}" in out
     assert "stopped." in err
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_both_examples_run_end_to_end_on_cpu_with_gloo(ray_head, oasis):
+    """The examples' plumbing without GPUs (SPEC section 5): Ray Train with one
+    worker per rank and the NCCL test's ranks, both on gloo, on the real local Ray."""
+    pytest.importorskip("torch", reason="the examples need torch: pip install -e '.[test]'")
+    train = oasis(
+        "--local",
+        "ray",
+        "submit",
+        "--working-dir",
+        str(EXAMPLES / "train"),
+        "--",
+        "python",
+        "train.py",
+        "--cpu",
+        "--workers",
+        "2",
+        "--epochs",
+        "1",
+    )
+    assert train.code == 0, train.stderr + train.stdout[-3000:]
+    assert "epoch 0: loss" in train.stdout and "over 2 workers" in train.stdout
+    assert "training finished: 2 workers, 1 epochs" in train.stdout
+
+    nccl = oasis(
+        "--local",
+        "ray",
+        "submit",
+        "--working-dir",
+        str(EXAMPLES / "nccl"),
+        "--",
+        "python",
+        "nccl_test.py",
+        "--cpu",
+        "--nodes",
+        "1",
+        "--gpus-per-node",
+        "2",
+        "--warmup",
+        "1",
+        "--iters",
+        "2",
+        "--max-size",
+        str(64 << 10),
+    )
+    assert nccl.code == 0, nccl.stderr + nccl.stdout[-3000:]
+    (line,) = [ln for ln in nccl.stdout.splitlines() if "NCCL_TEST_RESULT " in ln]
+    result = json.loads(line.split("NCCL_TEST_RESULT ", 1)[1])
+    assert (result["backend"], result["world_size"], result["nodes"]) == ("gloo", 2, 1)
+    assert set(result["results"]) == {"all_gather", "all_reduce"}
+    for op, factor in (("all_gather", 0.5), ("all_reduce", 1.0)):  # (n-1)/n, 2(n-1)/n
+        rows = result["results"][op]
+        assert [r["size"] for r in rows] == [4096 << i for i in range(5)]
+        for row in rows:
+            assert row["algbw_gbps"] == pytest.approx(row["size"] / row["time_us"] / 1e3)
+            assert row["busbw_gbps"] == pytest.approx(row["algbw_gbps"] * factor)
+    assert "# all_gather" in nccl.stdout and "busbw (GB/s)" in nccl.stdout

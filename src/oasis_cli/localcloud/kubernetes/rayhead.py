@@ -50,6 +50,10 @@ def start(directory: Path, name: str) -> dict[str, Any]:
         **os.environ,
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        # Ray >= 2.5x turns token authentication on for `ray start --head` whenever
+        # ~/.ray/auth_token exists (any local `ray.init()` writes one): the head
+        # stands for the RayCluster's, which oasis reaches without a Ray token
+        "RAY_AUTH_MODE": "disabled",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     process = subprocess.Popen(
