@@ -65,6 +65,13 @@ def figures(op: str, size: int, seconds: float, world: int) -> dict[str, float]:
     }
 
 
+def bundles(nodes: int, per_node: int, *, cpu: bool) -> list[dict[str, float]]:
+    """One bundle per node (STRICT_SPREAD puts each on a node of its own), holding
+    that node's ranks: a GPU and a CPU each, or a CPU each with `cpu`."""
+    unit = {"CPU": 1} if cpu else {"GPU": 1, "CPU": 1}
+    return [{key: value * per_node for key, value in unit.items()} for _ in range(nodes)]
+
+
 @ray.remote
 class Rank:
     """One rank: one GPU (or, with gloo, one CPU)."""
@@ -172,9 +179,7 @@ def main() -> None:
     world = args.nodes * per_node
 
     ray.init()
-    unit = {"CPU": 1} if args.cpu else {"GPU": 1, "CPU": 1}
-    bundle = {key: value * per_node for key, value in unit.items()}
-    group = placement_group([bundle] * args.nodes, strategy="STRICT_SPREAD")
+    group = placement_group(bundles(args.nodes, per_node, cpu=args.cpu), strategy="STRICT_SPREAD")
     ray.get(group.ready())
     try:
         ranks = [

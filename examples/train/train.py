@@ -79,6 +79,16 @@ def train_loop(config: dict[str, Any]) -> None:
             print(f"epoch {epoch}: loss {metrics['loss']:.4f} over {metrics['world_size']} workers")
 
 
+def scaling_config(nodes: int, gpus_per_node: int, *, cpu: bool, workers: int) -> ScalingConfig:
+    """One worker per GPU (nodes x GPUs per node, one GPU each); with `cpu`,
+    `workers` workers of one CPU."""
+    if cpu:
+        return ScalingConfig(num_workers=workers, use_gpu=False, resources_per_worker={"CPU": 1})
+    return ScalingConfig(
+        num_workers=nodes * gpus_per_node, use_gpu=True, resources_per_worker={"GPU": 1, "CPU": 8}
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=2, help="GPU nodes (8 GPUs each)")
@@ -88,7 +98,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--storage", default=os.environ.get("STORAGE", "/bucket/ray"))
     args = parser.parse_args()
-    workers = args.workers if args.cpu else args.nodes * args.gpus_per_node
+    scaling = scaling_config(args.nodes, args.gpus_per_node, cpu=args.cpu, workers=args.workers)
     config = {
         "small": args.cpu,
         "image_size": 32 if args.cpu else 224,
@@ -96,11 +106,6 @@ def main() -> None:
         "batch_size": 32 if args.cpu else 256,
         "epochs": args.epochs,
     }
-    scaling = ScalingConfig(
-        num_workers=workers,
-        use_gpu=not args.cpu,
-        resources_per_worker={"CPU": 1} if args.cpu else {"GPU": 1, "CPU": 8},
-    )
     storage = args.storage
     if args.cpu and not os.path.isdir(os.path.dirname(storage.rstrip("/")) or "/"):
         storage = tempfile.mkdtemp(prefix="ray-train-")  # no bucket on a CPU-only check
@@ -111,6 +116,7 @@ def main() -> None:
         torch_config=TorchConfig(backend="gloo" if args.cpu else "nccl"),
         run_config=ray.train.RunConfig(storage_path=storage),
     ).fit()
+    workers = scaling.num_workers
     print(f"training finished: {workers} workers, {args.epochs} epochs, results in {storage}")
 
 
