@@ -165,3 +165,64 @@ def test_authorized_networks_up_to_a_slash_8_need_no_flag():
         None, environ={}, overrides=["cluster.authorized_networks=10.0.0.0/8,10.1.0.0/16"]
     )
     assert config.cluster.authorized_networks == ["10.0.0.0/8", "10.1.0.0/16"]
+
+
+def test_a_named_config_that_does_not_exist_is_an_error_and_nothing_moves(
+    oasis, workspace, cloud_dir
+):
+    result = oasis("--local", "--config", str(workspace / "missing" / "oasis.toml"), "up", "--yes")
+    assert result.code == 2
+    assert "no such file" in result.stderr and "oasis init" in result.stderr
+    assert not (workspace / "missing").exists()  # no ledger beside the missing path
+    assert not cloud_dir.exists()
+
+
+def test_without_oasis_toml_the_defaults_are_used_and_said(oasis, workspace):
+    result = oasis("--local", "plan")
+    assert result.code == 0, result.stderr
+    assert "no oasis.toml here: using the defaults" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "is a directory, not a TOML file"),
+        (b"\x7fELF\x02\x01\x01\x00\xd0\xff", "not a text file (expected TOML)"),
+    ],
+)
+def test_a_directory_or_binary_config_is_a_clear_error(oasis, workspace, content, message):
+    path = workspace / "conf"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    result = oasis("--local", "--config", str(path), "plan")
+    assert result.code == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_file_values_are_typed_strictly(tmp_path: Path):
+    path = tmp_path / "oasis.toml"
+    path.write_text('[gpu]\ncount = "8"\n[cluster]\nallow_any_ip = "no"\n')
+    with pytest.raises(ConfigError) as caught:
+        loading.load(path, environ={})
+    assert "gpu.count: '8': Input should be a valid integer" in str(caught.value)
+    assert "cluster.allow_any_ip: 'no': Input should be a valid boolean" in str(caught.value)
+
+
+def test_text_from_the_environment_and_flags_is_still_parsed():
+    config = loading.load(
+        None, environ={"OASIS_GPU_COUNT": "8"}, overrides=["cluster.allow_any_ip=true"]
+    )
+    assert config.gpu.count == 8 and config.cluster.allow_any_ip is True
+
+
+def test_an_unknown_setting_names_the_nearest_known_one(tmp_path: Path):
+    path = tmp_path / "oasis.toml"
+    path.write_text("[gpu]\ncuont = 8\n")
+    with pytest.raises(
+        ConfigError, match=r"gpu\.cuont: 8: unknown setting \(did you mean gpu\.count\?\)"
+    ):
+        loading.load(path, environ={})
+    with pytest.raises(ConfigError, match=r"did you mean cluster\.version\?"):
+        loading.load(None, environ={}, overrides=["cluster.verison=1.33"])

@@ -147,9 +147,11 @@ def test_plan_makes_no_mutating_request(oasis, requests_log):
     assert [r for r in requests_log() if is_mutating(r["method"], r["path"])] == []
 
 
-def test_status_shows_every_resource_done_and_live(deployed, oasis):
+def test_status_shows_every_resource_done_and_live(deployed, oasis, requests_log):
+    before = len(requests_log())
     result = oasis("--local", "status", "--output", "json")
     assert result.code == 0, result.stderr
+    assert not [r for r in requests_log()[before:] if r["service"] == "echo"]  # no IP lookup
     document = result.json()
     assert document["deployment"] == "oasis"
     rows = document["resources"]

@@ -15,6 +15,7 @@ class Options:
     """The global command-line options."""
 
     config_path: Path = Path("oasis.toml")
+    config_explicit: bool = False  # named by --config or OASIS_CONFIG: it must exist
     local: bool = False
     yes: bool = False
     output: str = "text"

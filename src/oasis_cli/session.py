@@ -42,7 +42,14 @@ def load_deployment(options: Options) -> Deployment:
     from oasis_cli.config.loading import load
     from oasis_cli.config.names import resolve
 
-    config = load(options.config_path, overrides=options.overrides)
+    if not options.config_explicit and not options.config_path.exists():
+        options.stderr.print(
+            f"no {options.config_path} here: using the defaults (`oasis init` writes one)",
+            highlight=False,
+        )
+    config = load(
+        options.config_path, required=options.config_explicit, overrides=options.overrides
+    )
     project = config.project
     if project is None and options.local:
         project = LOCAL_PROJECT
@@ -125,6 +132,10 @@ def open_session(
                 cloud_server = LocalCloud(options.local_cloud_dir, latency_scale=scale)
                 stack.enter_context(cloud_server)
                 endpoints = cloud_server.endpoints
+        cloud = Cloud(
+            project=deployment.project, endpoints=endpoints, anonymous=options.local, poll=poll
+        )
+        cloud.check_credentials()  # one clear message at once, before anything else
         cluster = deployment.config.cluster
         if detect_ip and not cluster.authorized_networks:
             from oasis_cli.gcp.publicip import detect
@@ -132,9 +143,6 @@ def open_session(
             url = endpoints.get("echo", cluster.ip_echo_url)
             detected = detect(url, cluster.ip_echo_timeout_s)
             deployment = replace(deployment, detected_networks=(detected,))
-        cloud = Cloud(
-            project=deployment.project, endpoints=endpoints, anonymous=options.local, poll=poll
-        )
         if read_only:
             path = options.state_root / deployment.name / "ledger.json"
             try:

@@ -40,8 +40,14 @@ YesOption = Annotated[
 def global_options(
     ctx: typer.Context,
     config: Annotated[
-        Path, typer.Option("--config", envvar="OASIS_CONFIG", help="Configuration file.")
-    ] = Path("oasis.toml"),
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="OASIS_CONFIG",
+            help="Configuration file; it must exist (default ./oasis.toml, if there).",
+            show_default=False,
+        ),
+    ] = None,
     local: Annotated[
         bool,
         typer.Option("--local", envvar="OASIS_LOCAL", help="Run against the built-in local cloud."),
@@ -73,7 +79,8 @@ def global_options(
     if deployment is not None:
         overrides.append(f"deployment={deployment}")
     ctx.obj = Options(
-        config_path=config,
+        config_path=config or Path("oasis.toml"),
+        config_explicit=config is not None,
         local=local,
         yes=yes,
         output=output.value,

@@ -104,7 +104,7 @@ def down(opts: Options, *, delete_data: bool, ask: Confirm, sweep: bool = False)
 
 def status(opts: Options) -> None:
     """Each resource: its ledger state, live state, drift and time taken."""
-    with open_session(opts, "status", read_only=True) as context:
+    with open_session(opts, "status", read_only=True, detect_ip=False) as context:
         rows = deploy.status(context)
     if opts.json:
         print_json({"deployment": context.deployment.name, "resources": rows})

@@ -1,10 +1,17 @@
 """Loading the configuration: `oasis.toml` < environment `OASIS_<SECTION>_<FIELD>` <
 flags (`--set section.field=value`, `--project`, `--deployment`), then the rules that
 span fields. Every problem is one line `field: value: rule` (exit code 2).
+
+A file named with `--config` must exist and be TOML text; only the default
+`./oasis.toml` may be absent. The file's values are typed as TOML types them and
+checked strictly (`count = "8"` is not a number, `allow_any_ip = "no"` not a
+boolean); the environment and flags are text and are parsed. An unknown setting
+names the nearest known one.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import os
@@ -64,19 +71,43 @@ def _is_list_field(path: tuple[str, ...]) -> bool:
     return info is not None and "list" in str(info.annotation)
 
 
+def read_file(path: Path) -> dict[str, Any]:
+    """The file's settings, checked strictly against the model's types."""
+    if path.is_dir():
+        raise ConfigError(f"--config {path}: is a directory, not a TOML file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {path}: not a text file (expected TOML)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read it ({exc.strerror})") from None
+    try:
+        Config.model_validate(data, strict=True)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, where=f"{path}: ")) from None
+    return data
+
+
 def load(
     path: Path | None,
     *,
+    required: bool = False,
     environ: Mapping[str, str] | None = None,
     overrides: Iterable[str] = (),
 ) -> Config:
-    """Load and validate the configuration; raises ConfigError with one line per problem."""
+    """Load and validate the configuration; raises ConfigError with one line per problem.
+    `required`: `path` was named by the user, so it must exist."""
     data: dict[str, Any] = {}
+    if path is not None and required and not path.exists():
+        raise ConfigError(
+            f"--config {path}: no such file",
+            hint="Name an existing file, or run `oasis init` to write one.",
+        )
     if path is not None and path.exists():
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        data = read_file(path)
     env = os.environ if environ is None else environ
     for field_path in field_paths():
         raw = env.get(env_name(field_path))
@@ -89,7 +120,7 @@ def load(
         if not sep:
             raise ConfigError(f"--set {item}: expected section.field=value")
         if key not in known:
-            raise ConfigError(f"--set {key}: unknown setting (see `oasis init` for the list)")
+            raise ConfigError(f"--set {key}: {unknown(key)}")
         field_path = tuple(key.split("."))
         _set_path(data, field_path, _list_value(field_path, raw))
     try:
@@ -100,14 +131,22 @@ def load(
     return config
 
 
-def format_validation_error(exc: ValidationError) -> str:
+def unknown(key: str) -> str:
+    """ "unknown setting", with the nearest known one when one is near."""
+    known = [".".join(p) for p in field_paths()]
+    nearest = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"did you mean {nearest[0]}?" if nearest else "see `oasis init` for the list"
+    return f"unknown setting ({hint})"
+
+
+def format_validation_error(exc: ValidationError, where: str = "") -> str:
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown setting (see `oasis init` for the list)"
-        lines.append(f"{loc}: {err.get('input')!r}: {message}")
+            message = unknown(loc)
+        lines.append(f"{where}{loc}: {err.get('input')!r}: {message}")
     return "\n".join(lines)
 
 

@@ -19,6 +19,8 @@ from oasis_cli.errors import ConfigError, PreflightError
 from oasis_cli.polling import PollPolicy
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+TOKEN_TIMEOUT_S = 10.0  # google-auth's own default is 120 s per token request
+LOGIN_HINT = "Run `gcloud auth application-default login`, or try `oasis --local`."
 
 
 def endpoints_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -76,11 +78,39 @@ class Cloud:
         try:
             credentials, _ = google.auth.default(scopes=SCOPES)
         except DefaultCredentialsError as exc:
-            raise PreflightError(
-                f"no Google credentials found ({exc})",
-                hint="Run `gcloud auth application-default login`, or try `oasis --local`.",
-            ) from None
+            raise PreflightError(f"no Google credentials found ({exc})", hint=LOGIN_HINT) from None
         return credentials
+
+    def check_credentials(self) -> None:
+        """Load the credentials and get an access token, once, before any API call: a
+        missing or expired login is then one message at once, not the same failure
+        from every call of the run. The token request is bounded (TOKEN_TIMEOUT_S);
+        the clients reuse the token it gets."""
+        if self.anonymous:
+            return
+        from google.auth.exceptions import GoogleAuthError
+        from google.auth.transport.requests import Request
+
+        class Bounded(Request):
+            def __call__(
+                self,
+                url: Any,
+                method: Any = "GET",
+                body: Any = None,
+                headers: Any = None,
+                timeout: Any = TOKEN_TIMEOUT_S,
+                **kwargs: Any,
+            ) -> Any:
+                return super().__call__(url, method, body, headers, timeout, **kwargs)
+
+        credentials = self.credentials
+        try:
+            credentials.refresh(Bounded())
+        except GoogleAuthError as exc:
+            raise PreflightError(
+                f"cannot get a Google access token ({type(exc).__name__}: {exc})",
+                hint=LOGIN_HINT,
+            ) from None
 
     def client_options(self, service: str) -> Any:
         from google.api_core.client_options import ClientOptions

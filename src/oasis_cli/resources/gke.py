@@ -338,6 +338,15 @@ class Cluster(GkeKind):
         spec = {
             k: v for k, v in node.spec.items() if k not in ("node_pools", "initial_cluster_version")
         }
+        endpoints = spec.get("control_plane_endpoints_config", {}).get("ip_endpoints_config", {})
+        if not endpoints.get("authorized_networks_config", {}).get("cidr_blocks", True):
+            # the caller's address is detected by `up` and `plan`; a command that does
+            # not detect it (status, down) takes the cluster's networks as they are
+            endpoints = {k: v for k, v in endpoints.items() if k != "authorized_networks_config"}
+            spec["control_plane_endpoints_config"] = {
+                **spec["control_plane_endpoints_config"],
+                "ip_endpoints_config": endpoints,
+            }
         changes = self.broken(observed) + diff(spec, observed)
         version = node.spec.get("initial_cluster_version")
         live = observed.get("current_master_version") or ""

@@ -100,9 +100,13 @@ def alive(head: dict[str, Any]) -> bool:
 
 
 def stop(head: dict[str, Any]) -> None:
-    """Stop the head's process group (and only it), then remove its temp dir."""
+    """Stop the head's process group (and only it), then remove its temp dir.
+
+    SIGTERM gets a second: `ray start --block` then waits on its autoscaler monitor,
+    which does not exit on SIGTERM (Ray 2.60), so a longer grace only delays the
+    SIGKILL that ends the group anyway."""
     pid = head["pid"]
-    for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
+    for sig, wait_s in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 2.0)):
         try:
             os.killpg(pid, sig)
         except ProcessLookupError:
