@@ -373,3 +373,28 @@ def local_cloud(tmp_path: Path):
     with LocalCloud(tmp_path / "direct-cloud") as cloud:
         enable_apis(cloud)
         yield cloud
+
+
+def reserve(
+    cloud_dir: Path,
+    name: str,
+    *,
+    project: str = "oasis-local",
+    zone: str = "us-south1-b",
+    machine_type: str = "a3-ultragpu-8g",
+) -> None:
+    """A specific reservation in the simulated project, as `gcloud compute reservations
+    create --require-specific-reservation` would leave it."""
+    from oasis_cli.localcloud.infra.store import Store
+
+    with Store(cloud_dir).transaction() as world:
+        reservations = world.setdefault("compute", {}).setdefault("reservations", {})
+        reservations[f"projects/{project}/zones/{zone}/reservations/{name}"] = {
+            "name": name,
+            "specificReservationRequired": True,
+            "specificReservation": {
+                "count": "2",
+                "instanceProperties": {"machineType": machine_type},
+            },
+            "status": "READY",
+        }

@@ -182,7 +182,7 @@ def run_subprocess_code(code: str):
 def test_interrupted_message_and_exit_code(oasis, monkeypatch):
     from oasis_cli import deploy
 
-    def interrupted(ctx, nodes=None):
+    def interrupted(ctx, nodes=None, after=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(deploy, "up", interrupted)

@@ -12,7 +12,7 @@ from oasis_cli.localcloud.gcp.echo import PUBLIC_IP
 from oasis_cli.localcloud.infra import faults
 from oasis_cli.localcloud.infra.store import Store
 
-from conftest import enable_apis, gapic
+from conftest import enable_apis, gapic, reserve
 
 SA = "oasis-cluster@oasis-local.iam.gserviceaccount.com"
 CLASS = "cloud.google.com/compute-class"
@@ -119,7 +119,8 @@ def test_flex_pool_is_dws_with_seven_day_runs(deployed):
     assert p["autoscaling"] == {"enabled": True, "totalMaxNodeCount": 10, "locationPolicy": "ANY"}
 
 
-def test_reservation_entry_adds_a_specific_reservation_pool(oasis, world):
+def test_reservation_entry_adds_a_specific_reservation_pool(oasis, world, cloud_dir):
+    reserve(cloud_dir, "h200-res")
     result = oasis("--local", "--set", "gpu.capacity=reservation:h200-res,spot", "up", "--yes")
     assert result.code == 0, result.stderr
     pools = {i["name"]: i["resource"] for i in world() if i["kind"] == "container#nodePool"}

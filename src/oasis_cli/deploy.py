@@ -9,7 +9,7 @@ only what carries the deployment's marker.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -53,16 +53,29 @@ def plan_up(ctx: Context, graph: Graph | None = None) -> list[Plan]:
     return list(_observe_all(ctx, graph or infrastructure(ctx.deployment)).values())
 
 
-def up(ctx: Context, graph: Graph | None = None) -> Outcome:
-    """Converge `graph` (the base infrastructure by default) in dependency order."""
+def up(
+    ctx: Context,
+    graph: Graph | None = None,
+    after: Mapping[str, Callable[[], object]] | None = None,
+) -> Outcome:
+    """Converge `graph` (the base infrastructure by default) in dependency order.
+    `after[key]` runs once that node has converged, before anything that depends on
+    it starts; if it raises, the node counts as failed (its dependents never start)."""
     graph = graph or infrastructure(ctx.deployment)
     ctx.reporter.start(graph.nodes)
-    return run(
-        graph.nodes,
-        lambda node: _converge(ctx, node),
-        parallelism=ctx.parallelism,
-        outside=graph.outside,
-    )
+    hooks = after or {}
+
+    def work(node: Node) -> str:
+        result = _converge(ctx, node)
+        if node.key in hooks:
+            try:
+                hooks[node.key]()
+            except Exception as exc:
+                ctx.reporter.update(node.key, "failed", str(exc).splitlines()[0])
+                raise
+        return result
+
+    return run(graph.nodes, work, parallelism=ctx.parallelism, outside=graph.outside)
 
 
 def bind(ctx: Context, node: Node) -> Node:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from oasis_cli.config.names import Deployment
-from oasis_cli.config.versions import version_problems
 from oasis_cli.errors import ApiDisabled, CloudError, OasisError
 from oasis_cli.gcp.errors import api_errors
 from oasis_cli.gcp.quotas import GPU_FAMILIES, PREEMPTIBLE_GPUS, gpu_family_limit
@@ -132,13 +131,16 @@ def checks(cloud: Cloud, d: Deployment) -> list[Check]:
         return Check("apis", "ok", f"all {len(SERVICES)} enabled")
 
     def machine() -> Check:
+        from oasis_cli import preflight
+
         gpu = d.config.gpu
-        cloud.compute("MachineTypesClient").get(
-            project=d.project, zone=d.zone, machine_type=gpu.machine_type
-        )
-        cloud.compute("AcceleratorTypesClient").get(
-            project=d.project, zone=d.zone, accelerator_type=gpu.accelerator
-        )
+        problems = preflight.location_problems(cloud, d)
+        problems = problems or [
+            *preflight.machine_problems(cloud, d),
+            *preflight.reservation_problems(cloud, d),
+        ]
+        if problems:
+            return Check("gpu zone", "fail", "; ".join(problems), "Choose a zone that offers it.")
         return Check("gpu zone", "ok", f"{gpu.machine_type} with {gpu.accelerator} in {d.zone}")
 
     def quotas() -> Check:
@@ -173,16 +175,9 @@ def checks(cloud: Cloud, d: Deployment) -> list[Check]:
         return Check("quota", "ok", f"preemptible {gpu.accelerator} GPUs and CPUS in {d.region}")
 
     def versions() -> Check:
-        config = cloud.container().get_server_config(name=f"{project}/locations/{d.region}")
-        # A new cluster is enrolled in its release channel and gets the channel's
-        # default, not `defaultClusterVersion` (the default without a channel).
-        wanted = d.config.cluster.release_channel
-        channel = next((c for c in config.channels if c.channel.name == wanted), None)
-        default = channel.default_version if channel else config.default_cluster_version
-        version = d.config.cluster.version or default
-        problems = version_problems(version, d.config)
-        if d.config.cluster.version and version not in config.valid_master_versions:
-            problems.append(f"{version!r} is not offered in {d.region}")
+        from oasis_cli import preflight
+
+        version, problems = preflight.version_check(cloud, d)
         if problems:
             return Check(
                 "gke version",
@@ -190,6 +185,7 @@ def checks(cloud: Cloud, d: Deployment) -> list[Check]:
                 "; ".join(problems),
                 "Set cluster.version to a newer version GKE offers.",
             )
+        wanted = d.config.cluster.release_channel
         source = "configured" if d.config.cluster.version else f"the {wanted} channel's default"
         return Check("gke version", "ok", f"{version} ({source})")
 

@@ -59,7 +59,12 @@ def plan(opts: Options) -> None:
 def up(opts: Options, *, everything: bool, ask: Confirm, interactive: bool) -> None:
     """Create or adopt the base infrastructure (and with `everything`, the images and
     the Ray layer as one graph). On a terminal without --yes, show the plan and ask."""
+    from oasis_cli import preflight
+
     with open_session(opts, "up") as context:
+        cloud, d = context.cloud, context.deployment
+        deferred = preflight.check(cloud, d)  # before anything is created
+        after = {"apis": lambda: preflight.check(cloud, d, only=deferred)} if deferred else {}
         graph = None
         if everything:
             graph = graphs.everything(context.deployment, opts.config_path.parent)
@@ -70,7 +75,7 @@ def up(opts: Options, *, everything: bool, ask: Confirm, interactive: bool) -> N
                 opts.stdout.print("Nothing to do.")
                 return
             ask("Apply this plan?")
-        outcome = deploy.up(context, graph)
+        outcome = deploy.up(context, graph, after)
     retry = "oasis up --all" if everything else "oasis up"
     finish(opts, context, outcome, "up", retry=retry)
 

@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 
-from oasis_cli.errors import CloudError, ConfigError, OasisError
+from oasis_cli.errors import CloudError, ConfigError, OasisError, PreflightError
 from oasis_cli.graph import Outcome
 from oasis_cli.options import Options
 from oasis_cli.session import Context
@@ -48,6 +48,9 @@ def finish(opts: Options, context: Context, outcome: Outcome, command: str, retr
             summary = ", ".join(f"{n} {verb}" for verb, n in sorted(counts.items()))
             opts.stderr.print(f"[green]{command} finished[/]: {summary}.", soft_wrap=True)
         return
+    preflight = [e for e in outcome.errors.values() if isinstance(e, PreflightError)]
+    if preflight and len(outcome.errors) == 1:
+        raise preflight[0]  # checked before anything was created: exit 3, nothing else ran
     lines = [_line(key, error) for key, error in outcome.errors.items()]
     groups: dict[str, list[str]] = {}
     for key in outcome.not_started:

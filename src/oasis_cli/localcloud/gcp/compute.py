@@ -46,6 +46,9 @@ COLLECTIONS = {
 }
 
 
+CATALOG = ("regions", "zones", "acceleratorTypes", "machineTypes", "reservations")
+
+
 class Compute:
     service = "compute"
 
@@ -69,12 +72,18 @@ class Compute:
         with self.store.transaction() as world:
             if collection in ("globalOperations", "regionOperations", "zoneOperations"):
                 return self._operation(world, collection, verb, params)
-            if collection in ("regions", "zones", "acceleratorTypes", "machineTypes"):
+            if collection in CATALOG:
                 if verb != "get":
                     raise HttpError(501, f"{method.id} is not simulated by the local cloud")
                 return Response(200, catalog.get(world, collection, params))
             if collection not in COLLECTIONS:
                 raise HttpError(501, f"{method.id} is not simulated by the local cloud")
+            region = params.get("region")
+            if region is not None and region not in catalog.ZONES:
+                # Compute's answer for a zone it does not know, for a region
+                raise HttpError(
+                    400, f"Invalid value for field 'region': '{region}'. Unknown region.", "invalid"
+                )
             handler = getattr(self, f"_{verb}", None)
             if handler is None:
                 raise HttpError(501, f"{method.id} is not simulated by the local cloud")
