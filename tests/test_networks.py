@@ -239,6 +239,10 @@ def test_down_delete_data_removes_the_bucket_with_its_objects(deployed, oasis, w
     result = oasis("--local", "down", "--delete-data", "--yes")
     assert result.code == 0, result.stderr
     assert [i["name"] for i in world() if i["service"] == "storage"] == []
+    again = oasis("--local", "down", "--yes")  # the bucket is gone, not "kept"
+    assert again.code == 0, again.stderr
+    row = next(line for line in again.stderr.splitlines() if "bucket:data" in line)
+    assert row.split()[0] == "absent" and "training data is kept" not in again.stderr
 
 
 def test_the_load_balancer_proxies_may_reach_the_dashboard_port(deployed):

@@ -132,11 +132,18 @@ def test_kubeconfig_gets_a_gke_context(deployed, oasis, workspace):
                 "apiVersion": "v1",
                 "kind": "Config",
                 "clusters": [{"name": "other", "cluster": {"server": "https://x"}}],
+                "current-context": "other",
             }
         )
     )
     result = oasis("--local", "kubeconfig", "--path", str(path))
     assert result.code == 0, result.stderr
+    assert (
+        "gke_oasis-local_us-south1_oasis-h200" in result.stderr
+        and "current context" in result.stderr
+    )
+    assert "`kubectl config use-context other` switches back" in result.stderr
+    assert "oasis local-cloud serve" in result.stderr
     config = yaml.safe_load(path.read_text())
     name = "gke_oasis-local_us-south1_oasis-h200"
     assert config["current-context"] == name
@@ -151,7 +158,7 @@ def test_kubeconfig_for_a_real_cluster_uses_the_gke_auth_plugin(tmp_path):
     from oasis_cli.kube.client import Endpoint
     from oasis_cli.kube.kubeconfig import write
 
-    path = write(
+    path, _ = write(
         tmp_path / "config",
         "p-1",
         "us-south1",
@@ -220,3 +227,11 @@ def test_a_changed_ray_cluster_is_reapplied_with_the_live_worker_replicas(
     cluster = find(cloud_dir, "RayCluster", "ray-cluster-ccc")
     assert cluster["spec"]["autoscalerOptions"]["idleTimeoutSeconds"] == 900
     assert cluster["spec"]["workerGroupSpecs"][0]["replicas"] == 2
+
+
+def test_deploy_rows_name_objects_as_kubectl_does(ray_deployed, oasis):
+    result = oasis("--local", "ray", "deploy")
+    assert result.code == 0, result.stderr
+    rows = [line.split() for line in result.stderr.splitlines() if line.startswith("  unchanged")]
+    assert rows[0][:3] == ["unchanged", "ServiceAccount", "default/oasis-ray"]
+    assert not [row for row in rows if row[1].startswith("k8s:")]

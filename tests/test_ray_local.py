@@ -81,7 +81,10 @@ def test_submit_runs_a_real_job_and_down_stops_ray(ray_head, oasis, workspace):
     )
     assert failed.code == 1
     assert "from the working dir" in failed.stdout
-    assert "FAILED" in failed.stderr
+    # the Jobs API's reason and the log's last lines, not just FAILED
+    assert "FAILED: Job entrypoint command failed with exit code 3" in failed.stderr
+    tail = failed.stderr.split("log lines:\n", 1)[1]
+    assert tail.splitlines()[-2:] == ["  from the working dir", failed.stderr.splitlines()[-1]]
 
     assert oasis("--local", "down", "--yes").code == 0
     assert ray_heads() == {}

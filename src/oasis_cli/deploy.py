@@ -179,18 +179,18 @@ def down(ctx: Context, graph: Graph | None = None) -> Outcome:
 def _remove(ctx: Context, node: Node) -> str:
     kind = KINDS[node.kind]
     report = ctx.reporter.update
-    retained = kind.retained(node, ctx.delete_data)
-    if retained is not None:
-        report(node.key, "kept", retained)
-        return "kept"
     report(node.key, "checking")
-    observed = kind.observe(ctx.cloud, node)
+    observed = kind.observe(ctx.cloud, node)  # read-only, also for what down keeps
     entry = ctx.ledger.get(node.key)
-    if observed is None:
+    if observed is None:  # a data bucket deleted by an earlier --delete-data is gone
         if entry is not None and entry.state != "deleted":
             ctx.ledger.record(node.key, state="deleted")
         report(node.key, "absent")
         return "absent"
+    retained = kind.retained(node, ctx.delete_data)
+    if retained is not None:
+        report(node.key, "kept", retained)
+        return "kept"
     if not kind.owned(node, observed):
         report(node.key, "kept", "exists but does not belong to this deployment")
         return "kept"

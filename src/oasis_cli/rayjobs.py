@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,15 +77,24 @@ def submit(
     return str(answer["submission_id"])
 
 
-def follow(base: str, job: str, show: Callable[[str], None], poll_s: float = 0.5) -> str:
-    """Print the job's log as it grows until it ends; returns its final status."""
+@dataclass(frozen=True)
+class Ended:
+    """How a job ended: its status, the Jobs API's message (why it failed) and its log."""
+
+    status: str
+    message: str
+    logs: str
+
+
+def follow(base: str, job: str, show: Callable[[str], None], poll_s: float = 0.5) -> Ended:
+    """Print the job's log as it grows until it ends."""
     printed = 0
     while True:
-        status = _call(base, "GET", f"/api/jobs/{job}")["status"]
+        info = _call(base, "GET", f"/api/jobs/{job}")
         logs = (_call(base, "GET", f"/api/jobs/{job}/logs") or {}).get("logs", "")
         if len(logs) > printed:
             show(logs[printed:])
             printed = len(logs)
-        if status in FINAL:
-            return str(status)
+        if info["status"] in FINAL:
+            return Ended(str(info["status"]), str(info.get("message") or ""), logs)
         time.sleep(poll_s)

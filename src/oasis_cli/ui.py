@@ -53,9 +53,18 @@ STYLE = {
 }
 
 
+def shown(node: Node) -> tuple[str, str]:
+    """What a row calls a node: its key and name, except a Kubernetes object, which
+    reads as kubectl names it (`ServiceAccount default/oasis-ray`), not by its key."""
+    if node.kind == "kubernetes.object":
+        _, kind, where = node.name.split(" ")
+        return kind, where
+    return node.key, node.name
+
+
 @dataclass
 class Line:
-    key: str
+    label: str  # the resource column: the node's key, or a Kubernetes object's kind
     name: str
     state: str = "waiting"
     detail: str = ""
@@ -78,7 +87,7 @@ class Reporter:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self, nodes: Iterable[Node]) -> None:
-        self.lines = {node.key: Line(node.key, node.name) for node in nodes}
+        self.lines = {node.key: Line(*shown(node)) for node in nodes}
         if not self.json_mode and self.console.is_terminal:
             self._live = Live(self._table(), console=self.console, refresh_per_second=8)
             self._live.start()
@@ -117,7 +126,7 @@ class Reporter:
 
     def _row_text(self, line: Line) -> str:
         style = STYLE.get(line.state, "")
-        text = f"  [{style}]{line.state:<9}[/] {line.key:<20} {line.name:<28} {line.elapsed()}"
+        text = f"  [{style}]{line.state:<9}[/] {line.label:<20} {line.name:<28} {line.elapsed()}"
         if line.detail and line.state in ("failed", "conflict", "kept"):
             text += f"  {line.detail.splitlines()[0]}"  # the whole message comes at the end
         return text
@@ -130,7 +139,7 @@ class Reporter:
             style = STYLE.get(line.state, "")
             table.add_row(
                 f"[{style}]{line.state}[/]" if style else line.state,
-                line.key,
+                line.label,
                 line.name,
                 line.elapsed(),
                 line.operation,

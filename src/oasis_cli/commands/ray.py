@@ -12,7 +12,7 @@ from typing import Any
 from oasis_cli import deploy, graphs
 from oasis_cli.commands.outcome import finish
 from oasis_cli.config.names import DASHBOARD_PORT, Deployment
-from oasis_cli.errors import ConfigError, PreflightError
+from oasis_cli.errors import ConfigError, OasisError, PreflightError
 from oasis_cli.kube.client import Kube, cluster_client, cluster_path, endpoint, pod_ready
 from oasis_cli.options import Options
 from oasis_cli.session import Context, open_session
@@ -85,12 +85,22 @@ def kubeconfig(opts: Options, *, path: Path | None) -> None:
         where = endpoint(context.cloud, cluster_path(context.cloud.project, d.region, name))
         if where is None:
             raise PreflightError(f"cluster {name} does not exist.", hint="Run `oasis up` first.")
-        target = write(path, d.project, d.region, name, where, local=opts.local)
-    opts.stderr.print(f"wrote context gke_{d.project}_{d.region}_{name} to {target}")
+        target, previous = write(path, d.project, d.region, name, where, local=opts.local)
+    context_name = f"gke_{d.project}_{d.region}_{name}"
+    opts.stderr.print(
+        f"wrote context {context_name} to {target}; it is now the current context", highlight=False
+    )
+    if previous and previous != context_name:
+        opts.stderr.print(
+            f"it was {previous}: `kubectl config use-context {previous}` switches back",
+            highlight=False,
+        )
     if opts.local:
         opts.stderr.print(
             "[yellow]note[/]: the local cloud serves this cluster only while an oasis command "
-            "or `oasis local-cloud serve` runs, on the port it had then."
+            "runs; keep `oasis local-cloud serve` running in another terminal to use kubectl "
+            "with this context.",
+            highlight=False,
         )
 
 
@@ -152,6 +162,9 @@ def _runtime_env(path: Path | None) -> dict[str, Any]:
     return env
 
 
+TAIL_LINES = 20
+
+
 def submit(
     opts: Options,
     command: list[str],
@@ -161,7 +174,8 @@ def submit(
     write: Callable[[str], None],
 ) -> str:
     """Run `command` as a Ray job through the dashboard's Jobs API, streaming its log
-    to `write`; the job's final status."""
+    to `write`; the job's final status. A job that did not succeed raises with the
+    Jobs API's reason and the log's last lines."""
     import shlex
 
     from oasis_cli import rayjobs
@@ -178,8 +192,16 @@ def submit(
         try:
             job = rayjobs.submit(base, shlex.join(command), env, working_dir)
             opts.stderr.print(f"submitted job {job}")
-            status = rayjobs.follow(base, job, write)
+            ended = rayjobs.follow(base, job, write)
         finally:
             forwarder.stop()
-    opts.stderr.print(f"job {job}: {status}")
-    return status
+    if ended.status != "SUCCEEDED":
+        tail = ended.logs.rstrip("\n").splitlines()[-TAIL_LINES:]
+        last = "\n  ".join(tail) if tail else "(the job wrote no log)"
+        raise OasisError(
+            f"job {job} {ended.status}: {ended.message or 'no reason given'}\n"
+            f"last {len(tail)} log lines:\n  {last}",
+            hint="The whole log is above; `oasis dashboard` shows the job too.",
+        )
+    opts.stderr.print(f"job {job}: {ended.status}")
+    return ended.status

@@ -34,7 +34,9 @@ def _replace(entries: list[dict[str, Any]], entry: dict[str, Any]) -> list[dict[
 
 def write(
     path: Path | None, project: str, location: str, cluster: str, where: Endpoint, *, local: bool
-) -> Path:
+) -> tuple[Path, str]:
+    """Add or replace the cluster's context and make it current; (the file, the
+    context that was current before, "" if none)."""
     import yaml
 
     target = path or default_path()
@@ -59,10 +61,11 @@ def write(
     config["contexts"] = _replace(
         config.get("contexts") or [], {"name": name, "context": {"cluster": name, "user": name}}
     )
+    previous = str(config.get("current-context") or "")
     config["current-context"] = name
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".oasis-tmp")
     temporary.write_text(yaml.safe_dump(config, sort_keys=False))
     temporary.chmod(0o600)
     temporary.replace(target)
-    return target
+    return target, previous
