@@ -398,3 +398,12 @@ def reserve(
             },
             "status": "READY",
         }
+
+
+SLOW_FIRST = ("test_ray_local.py", "test_up_all.py", "test_live_display.py", "test_kill_resume.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first, so the two workers do not end on one of them alone
+    (xdist hands tests out in collection order)."""
+    items.sort(key=lambda item: item.path.name not in SLOW_FIRST)

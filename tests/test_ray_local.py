@@ -49,7 +49,7 @@ def ray_head(built, oasis, monkeypatch) -> dict:
     rayhead.stop({"pid": pid, "temp_dir": str(temp_dir)})  # leave no Ray behind
 
 
-def test_submit_runs_a_real_job_and_down_stops_ray(ray_head, oasis, workspace):
+def test_submit_runs_jobs_and_the_examples_and_down_stops_ray(ray_head, oasis, workspace):
     result = oasis(
         "--local",
         "ray",
@@ -85,6 +85,8 @@ def test_submit_runs_a_real_job_and_down_stops_ray(ray_head, oasis, workspace):
     assert "FAILED: Job entrypoint command failed with exit code 3" in failed.stderr
     tail = failed.stderr.split("log lines:\n", 1)[1]
     assert tail.splitlines()[-2:] == ["  from the working dir", failed.stderr.splitlines()[-1]]
+
+    run_both_examples_on_cpu_with_gloo(oasis)  # on the same real head
 
     assert oasis("--local", "down", "--yes").code == 0
     assert ray_heads() == {}
@@ -141,7 +143,7 @@ def test_dashboard_serves_the_real_dashboard_to_many_connections_and_a_dropped_o
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def test_both_examples_run_end_to_end_on_cpu_with_gloo(ray_head, oasis):
+def run_both_examples_on_cpu_with_gloo(oasis) -> None:
     """The examples' plumbing without GPUs (SPEC section 5): Ray Train with one
     worker per rank and the NCCL test's ranks, both on gloo, on the real local Ray."""
     pytest.importorskip("torch", reason="the examples need torch: pip install -e '.[test]'")

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from oasis_cli.config.names import Deployment
 from oasis_cli.errors import ConfigError, OasisError
 from oasis_cli.options import Options
-from oasis_cli.ui import Reporter, setup_logging
+from oasis_cli.progress import Reporter
+from oasis_cli.ui import setup_logging
 
 if TYPE_CHECKING:
     from oasis_cli.gcp.clients import Cloud
@@ -114,7 +115,7 @@ def open_session(
     setup_logging(log_path, debug=options.debug)
     if not options.json:
         options.stderr.print(f"[dim]log: {log_path}[/]", highlight=False)
-    reporter = Reporter(options.stderr, json_mode=options.json)
+    reporter = Reporter(options.stderr, json_mode=options.json, title=command)
     endpoints = endpoints_from_env()
     with contextlib.ExitStack() as stack:
         poll = PollPolicy(initial_s=run.poll_interval_s, deadline_s=run.operation_timeout_s)
@@ -156,5 +157,8 @@ def open_session(
             )
         try:
             yield Context(options, deployment, cloud, ledger, reporter, log_path)
+        except KeyboardInterrupt:
+            reporter.interrupted()  # at once, before waiting on anything
+            raise
         finally:
             reporter.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from oasis_cli import deploy, graphs
 from oasis_cli.commands.outcome import Confirm, confirm, finish
 from oasis_cli.errors import ConfigError, PreflightError
@@ -49,10 +51,22 @@ def plan(opts: Options) -> None:
         )
         return
     opts.stdout.print(plan_table(plans))
+    opts.stdout.print(f"\n{summary(plans, every=True)}.")
+
+
+PHRASES = (
+    (Action.CREATE, "to create"),
+    (Action.UPDATE, "to change"),
+    (Action.NOOP, "unchanged"),
+    (Action.CONFLICT, "in conflict"),
+)
+
+
+def summary(plans: list[Any], *, every: bool = False) -> str:
+    """`38 to create, 2 unchanged` (with `every`, the zero counts too)."""
     counts = {action: sum(p.action is action for p in plans) for action in Action}
-    opts.stdout.print(
-        f"\n{counts[Action.CREATE]} to create, {counts[Action.UPDATE]} to change, "
-        f"{counts[Action.NOOP]} unchanged, {counts[Action.CONFLICT]} in conflict."
+    return ", ".join(
+        f"{counts[action]} {phrase}" for action, phrase in PHRASES if every or counts[action]
     )
 
 
@@ -74,7 +88,7 @@ def up(opts: Options, *, everything: bool, ask: Confirm, interactive: bool) -> N
             if all(p.action is Action.NOOP for p in plans):
                 opts.stdout.print("Nothing to do.")
                 return
-            ask("Apply this plan?")
+            ask(f"{summary(plans)}. Apply?")
         outcome = deploy.up(context, graph, after)
     retry = "oasis up --all" if everything else "oasis up"
     finish(opts, context, outcome, "up", retry=retry)
