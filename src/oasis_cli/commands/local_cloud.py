@@ -9,6 +9,7 @@ import signal
 import threading
 from typing import Any
 
+from oasis_cli.errors import PreflightError
 from oasis_cli.options import Options
 from oasis_cli.ui import print_json
 
@@ -20,12 +21,23 @@ def serve(opts: Options, *, port: int) -> None:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with LocalCloud(opts.local_cloud_dir, latency_scale=latency_scale(), port=port) as cloud:
+    cloud = LocalCloud(opts.local_cloud_dir, latency_scale=latency_scale(), port=port)
+    try:
+        cloud.start()
+    except (OSError, RuntimeError) as exc:  # grpc raises RuntimeError for a taken port
+        cloud.stop()
+        raise PreflightError(
+            f"cannot serve the local cloud on ports {port}-{port + 2}: {exc}",
+            hint="Is `oasis local-cloud serve` running already? Or pick others with --port.",
+        ) from None
+    try:
         opts.stdout.print(
             f"export OASIS_ENDPOINTS='{json.dumps(cloud.endpoints)}'", highlight=False
         )
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
+    finally:
+        cloud.stop()
 
 
 def list_resources(opts: Options) -> None:

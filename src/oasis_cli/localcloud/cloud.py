@@ -41,7 +41,11 @@ from oasis_cli.localcloud.kubernetes.server import KubeServer
 
 
 class LocalCloud:
-    """The simulated Google Cloud, served on 127.0.0.1 from a state directory."""
+    """The simulated Google Cloud, served on 127.0.0.1 from a state directory.
+
+    With `port` P the endpoints are stable: HTTP on P, the clusters' Kubernetes API
+    (TLS) on P+1, IAM Admin (gRPC) on P+2, so a kubeconfig or an exported
+    OASIS_ENDPOINTS outlives the command that wrote it; with 0, any free ports."""
 
     def __init__(self, directory: Path, *, latency_scale: float = 0.0, port: int = 0) -> None:
         self.store = Store(directory)
@@ -49,8 +53,8 @@ class LocalCloud:
         self.services: dict[str, Service] = self._services()
         self.iam = IamAdmin(self.store, self.latency)
         self._front = HttpFront(self.store, self.dispatch, port)
-        self._grpc = serve_iam(self.store, self.iam)
-        self.kube = KubeServer(self.store, self.latency, self.advance)
+        self._grpc = serve_iam(self.store, self.iam, port + 2 if port else 0)
+        self.kube = KubeServer(self.store, self.latency, self.advance, port + 1 if port else 0)
 
     def _services(self) -> dict[str, Service]:
         services: list[Any] = [

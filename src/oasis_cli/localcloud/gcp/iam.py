@@ -108,7 +108,7 @@ def usable(world: dict[str, Any], email: str) -> bool:
     return account is not None and account.get("_usable_at", 0) <= time.time()
 
 
-def serve_iam(store: Store, admin: IamAdmin) -> GrpcServer:
+def serve_iam(store: Store, admin: IamAdmin, port: int = 0) -> GrpcServer:
     """IAM Admin's service-account RPCs, over the client library's own message types."""
     from google.cloud.iam_admin_v1 import types
     from google.protobuf import empty_pb2
@@ -145,4 +145,4 @@ def serve_iam(store: Store, admin: IamAdmin) -> GrpcServer:
         ),
         "DeleteServiceAccount": Rpc(types.DeleteServiceAccountRequest, delete, None),
     }
-    return GrpcServer(store, SERVICE, "iam", methods)
+    return GrpcServer(store, SERVICE, "iam", methods, port)

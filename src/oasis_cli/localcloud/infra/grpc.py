@@ -41,8 +41,16 @@ class Rpc:
 class GrpcServer:
     """Serves `methods` of the gRPC service `service` (e.g. google.iam.admin.v1.IAM)."""
 
-    def __init__(self, store: Store, service: str, log_name: str, methods: Mapping[str, Rpc]):
+    def __init__(
+        self,
+        store: Store,
+        service: str,
+        log_name: str,
+        methods: Mapping[str, Rpc],
+        port: int = 0,
+    ):
         self.store = store
+        self._want_port = port
         self.service = service
         self.log_name = log_name
         self.methods = methods
@@ -68,7 +76,9 @@ class GrpcServer:
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(self.service, handlers),)
         )
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self.port = self._server.add_insecure_port(f"127.0.0.1:{self._want_port}")
+        if not self.port:  # grpc answers 0 instead of raising when the port is taken
+            raise OSError(f"127.0.0.1:{self._want_port} is in use")
         self._server.start()
 
     def _log(self, started: float, path: str, status: str) -> None:

@@ -42,17 +42,20 @@ class KubeServer(Serving):
     """Every simulated cluster's API on one TLS port; `advance` brings the whole world
     up to date before each request."""
 
-    def __init__(self, store: Store, latency: Latency, advance: Callable[[], None]) -> None:
+    def __init__(
+        self, store: Store, latency: Latency, advance: Callable[[], None], port: int = 0
+    ) -> None:
         self.store = store
         self.latency = latency
         self.advance = advance
+        self._want_port = port
 
     def start(self) -> None:
         cert, key = server_certificate(self.store.directory)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         handler = type("KubeHandler", (_Handler,), {"kube": self})
-        server = _TlsServer(("127.0.0.1", 0), handler)
+        server = _TlsServer(("127.0.0.1", self._want_port), handler)
         # The TLS handshake happens in each request's thread (`_Handler.setup`), not in
         # the accept loop, where one stalled client would stop the API and shutdown().
         server.socket = context.wrap_socket(

@@ -1,0 +1,61 @@
+"""`oasis local-cloud serve` on stable ports, and `local-cloud` subcommands acting on
+the local cloud whether or not --local is given."""
+
+from __future__ import annotations
+
+import socket
+
+from oasis_cli.localcloud.cloud import LocalCloud
+
+
+def free_ports(count: int = 3) -> int:
+    """A port P with P..P+count-1 all free (checked by binding them)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count > 65535:
+            continue
+        sockets = []
+        try:
+            for offset in range(count):
+                held = socket.socket()
+                sockets.append(held)
+                held.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for held in sockets:
+                held.close()
+    raise AssertionError("no three free ports in a row")
+
+
+def test_a_port_makes_every_endpoint_stable_across_restarts(tmp_path):
+    port = free_ports()
+    with LocalCloud(tmp_path / "cloud", port=port) as cloud:
+        first = cloud.endpoints
+    with LocalCloud(tmp_path / "cloud", port=port) as cloud:
+        again = cloud.endpoints
+    assert first == again
+    assert first["compute"] == f"http://127.0.0.1:{port}/compute"
+    assert first["kubernetes"] == f"https://127.0.0.1:{port + 1}/k8s"
+    assert first["iam"] == f"127.0.0.1:{port + 2}"
+
+
+def test_serve_on_a_taken_port_says_so(oasis):
+    port = free_ports()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port + 1))
+        taken.listen()
+        result = oasis("local-cloud", "serve", "--port", str(port))
+    assert result.code == 3
+    assert f"cannot serve the local cloud on ports {port}-{port + 2}" in result.stderr
+
+
+def test_local_cloud_commands_act_on_the_local_cloud_without_local(deployed, oasis, workspace):
+    result = oasis("local-cloud", "ls")
+    assert result.code == 0, result.stderr
+    assert "oasis-mgmt-net" in result.stdout
+    assert not (workspace / ".oasis" / "cloud").exists()  # no second, empty world
+    assert "compute" in oasis("local-cloud", "log").stdout
