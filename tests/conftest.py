@@ -9,6 +9,7 @@ import copy
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -407,3 +408,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests first, so the two workers do not end on one of them alone
     (xdist hands tests out in collection order)."""
     items.sort(key=lambda item: item.path.name not in SLOW_FIRST)
+
+
+def free_ports(count: int = 3) -> int:
+    """A port P with P..P+count-1 all free (checked by binding them)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count > 65535:
+            continue
+        sockets = []
+        try:
+            for offset in range(count):
+                held = socket.socket()
+                sockets.append(held)
+                held.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for held in sockets:
+                held.close()
+    raise AssertionError("no three free ports in a row")

@@ -111,7 +111,7 @@ def test_the_plan_before_the_prompt_ends_with_its_counts(workspace):
     terminal = Terminal(workspace, "--local up", scale="0")
     try:
         lines = terminal.wait_for(lambda s: any("Apply?" in line for line in s), 60)
-        assert any(line.startswith("41 to create. Apply?") for line in lines), lines
+        assert any(line.startswith("40 to create, 1 to change. Apply?") for line in lines), lines
         terminal.keys("n", "Enter")
         after = terminal.wait_for(lambda s: any(line.startswith("EXIT=") for line in s), 30)
         assert "EXIT=1" in after and any("nothing was changed" in line for line in after)
@@ -122,7 +122,9 @@ def test_the_plan_before_the_prompt_ends_with_its_counts(workspace):
 def test_piped_rows_keep_full_names_in_aligned_columns(oasis):
     result = oasis("--local", "up", "--yes")
     assert result.code == 0, result.stderr
-    rows = [line for line in result.stderr.splitlines() if line.startswith("  created")]
+    rows = [
+        line for line in result.stderr.splitlines() if line.startswith(("  created", "  updated"))
+    ]
     assert len(rows) == 41
     assert any("address:worker-pool-range" in row for row in rows)  # not cut
     assert any("servicenetworking-googleapis-com" in row for row in rows)

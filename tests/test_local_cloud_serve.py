@@ -7,28 +7,7 @@ import socket
 
 from oasis_cli.localcloud.cloud import LocalCloud
 
-
-def free_ports(count: int = 3) -> int:
-    """A port P with P..P+count-1 all free (checked by binding them)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count > 65535:
-            continue
-        sockets = []
-        try:
-            for offset in range(count):
-                held = socket.socket()
-                sockets.append(held)
-                held.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for held in sockets:
-                held.close()
-    raise AssertionError("no three free ports in a row")
+from conftest import free_ports
 
 
 def test_a_port_makes_every_endpoint_stable_across_restarts(tmp_path):

@@ -41,6 +41,20 @@ def serve(
     command.serve(local(ctx), port=port)
 
 
+@local_cloud.command()
+def env(
+    ctx: typer.Context,
+    port: Annotated[
+        int, typer.Option("--port", help="The port `local-cloud serve` listens on.")
+    ] = DEFAULT_PORT,
+) -> None:
+    """Print the shell settings for gcloud, kubectl and oasis against `local-cloud
+    serve`: eval "$(oasis local-cloud env)"."""
+    from oasis_cli.commands import local_cloud as command
+
+    command.env(local(ctx), port=port)
+
+
 @local_cloud.command("ls")
 def list_resources(ctx: typer.Context, output: OutputOption = None) -> None:
     """Every simulated resource, as GET returns it."""

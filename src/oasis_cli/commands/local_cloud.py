@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import shutil
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 from oasis_cli.errors import PreflightError
@@ -31,13 +33,86 @@ def serve(opts: Options, *, port: int) -> None:
             hint="Is `oasis local-cloud serve` running already? Or pick others with --port.",
         ) from None
     try:
-        opts.stdout.print(
-            f"export OASIS_ENDPOINTS='{json.dumps(cloud.endpoints)}'", highlight=False
+        print(f"export OASIS_ENDPOINTS={shlex.quote(json.dumps(cloud.endpoints))}", flush=True)
+        opts.stderr.print(
+            f"serving the local cloud on 127.0.0.1:{cloud.port} (Ctrl-C stops it); in "
+            f'another shell, `eval "$(oasis local-cloud env --port {cloud.port})"` points '
+            "gcloud, kubectl and oasis at it",
+            highlight=False,
         )
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
     finally:
         cloud.stop()
+
+
+# gcloud's endpoint override for each API the local cloud serves: its base URL with
+# what gcloud's client appends dropped (Compute's and Storage's JSON API include the
+# version; the others add it themselves)
+GCLOUD_APIS = {
+    "compute": "compute/compute/v1/",
+    "container": "container/",
+    "storage": "storage/storage/v1/",
+    "artifactregistry": "artifactregistry/",
+    "cloudbuild": "cloudbuild/",
+    "secretmanager": "secretmanager/",
+    "serviceusage": "serviceusage/",
+    "cloudresourcemanager": "cloudresourcemanager/",
+    "servicenetworking": "servicenetworking/",
+    "binaryauthorization": "binaryauthorization/",
+}
+
+
+def env(opts: Options, *, port: int) -> None:
+    """The shell settings that point gcloud, kubectl and oasis at `local-cloud serve`
+    on `port`: `eval "$(oasis local-cloud env)"`. gcloud gets a throwaway config
+    directory with the project set and credentials off (the local cloud takes none);
+    kubectl a kubeconfig with a context per simulated cluster."""
+    import shlex
+
+    from oasis_cli.ledger import private_dir
+    from oasis_cli.localcloud.cloud import endpoints_at
+    from oasis_cli.session import LOCAL_PROJECT
+
+    settings = {
+        "OASIS_ENDPOINTS": json.dumps(endpoints_at(port, port + 1, port + 2)),
+        "CLOUDSDK_CONFIG": str(private_dir(opts.state_root / "gcloud").resolve()),
+        "CLOUDSDK_CORE_PROJECT": LOCAL_PROJECT,
+        "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
+        "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+        **{
+            f"CLOUDSDK_API_ENDPOINT_OVERRIDES_{api.upper()}": f"http://127.0.0.1:{port}/{path}"
+            for api, path in GCLOUD_APIS.items()
+        },
+    }
+    kubeconfig = _kubeconfig(opts, port)
+    if kubeconfig is not None:
+        settings["KUBECONFIG"] = str(kubeconfig)
+    for name, value in settings.items():
+        print(f"export {name}={shlex.quote(value)}")
+
+
+def _kubeconfig(opts: Options, port: int) -> Path | None:
+    """A kubeconfig with a context per simulated cluster (the last one current), for
+    the Kubernetes API on port+1; None while there is no cluster."""
+    from oasis_cli.kube.client import Endpoint
+    from oasis_cli.kube.kubeconfig import write
+    from oasis_cli.localcloud.infra import world as world_tables
+    from oasis_cli.localcloud.infra.store import Store
+    from oasis_cli.localcloud.infra.tls import ca_certificate
+
+    if not (opts.local_cloud_dir / "state.json").exists():
+        return None
+    clusters = world_tables.CLUSTERS.rows(Store(opts.local_cloud_dir).read())
+    if not clusters:
+        return None
+    target = opts.state_root / "kubeconfig"
+    ca = ca_certificate(opts.local_cloud_dir)
+    for path in sorted(clusters):
+        _, project, _, location, _, name = path.split("/")
+        server = f"https://127.0.0.1:{port + 1}/k8s/{project}/{location}/{name}"
+        write(target, project, location, name, Endpoint(server, ca), local=True)
+    return target.resolve()
 
 
 def list_resources(opts: Options) -> None:

@@ -10,6 +10,7 @@ it in `_services()`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -119,10 +120,7 @@ class LocalCloud:
 
     @property
     def endpoints(self) -> dict[str, str]:
-        endpoints = {name: f"http://127.0.0.1:{self.port}/{name}" for name in self.services}
-        endpoints["iam"] = f"127.0.0.1:{self._grpc.port}"  # gRPC: a host:port target
-        endpoints["kubernetes"] = f"https://{self.kube.address}/k8s"
-        return endpoints
+        return endpoints_at(self.port, self.kube.port, self._grpc.port, self.services)
 
     def dispatch(self, request: Request, service_name: str) -> Response:
         """One request in one transaction: advance the world (committed even if the
@@ -143,3 +141,30 @@ class LocalCloud:
                 )
             request.fault = rule
             return service.handle(request)
+
+
+SERVICE_NAMES = (
+    "compute",
+    "cloudresourcemanager",
+    "serviceusage",
+    "storage",
+    "artifactregistry",
+    "container",
+    "secretmanager",
+    "servicenetworking",
+    "cloudbuild",
+    "binaryauthorization",
+    "cloudquotas",
+    "echo",
+)
+"""The services `_services()` builds, by the path segment each is served under."""
+
+
+def endpoints_at(
+    http: int, kube: int, iam: int, services: Iterable[str] = SERVICE_NAMES
+) -> dict[str, str]:
+    """Each service's endpoint for a cloud on these ports (OASIS_ENDPOINTS)."""
+    endpoints = {name: f"http://127.0.0.1:{http}/{name}" for name in services}
+    endpoints["iam"] = f"127.0.0.1:{iam}"  # gRPC: a host:port target
+    endpoints["kubernetes"] = f"https://127.0.0.1:{kube}/k8s"
+    return endpoints

@@ -34,10 +34,15 @@ class Container(RestService):
     kube_address = "203.0.113.10"  # the local cloud's Kubernetes API, once it serves
 
     def _view(self, path: str, cluster: dict[str, Any]) -> dict[str, Any]:
-        """A cluster as GET returns it: its endpoint is this cloud's Kubernetes API."""
+        """A cluster as GET returns it: its endpoint is this cloud's Kubernetes API;
+        `location`, the deprecated `zone` (which gcloud's list shows as LOCATION) and
+        `selfLink` as the container v1 Cluster resource has them."""
         _, project, _, location, _, name = path.split("/")
         return {
             **public(cluster),
+            "location": location,
+            "zone": location,
+            "selfLink": f"https://container.googleapis.com/v1/{path}",
             "endpoint": f"{self.kube_address}/k8s/{project}/{location}/{name}",
         }
 

@@ -89,6 +89,9 @@ class ResourceManager(RestService):
         )
 
 
+ON_BY_DEFAULT = ("serviceusage.googleapis.com", "storage.googleapis.com")
+
+
 class ServiceUsage(RestService):
     api_name, api_version, service = "serviceusage", "v1", "serviceusage"
     tables = {"services": "serviceusage#service"}
@@ -98,13 +101,15 @@ class ServiceUsage(RestService):
             "serviceusage.services.batchEnable": self._batch_enable,
             "serviceusage.services.batchGet": self._batch_get,
             "serviceusage.services.get": self._get,
+            "serviceusage.services.list": self._list,
             "serviceusage.operations.get": self.get_operation,
         }
 
     def _view(self, world: dict, name: str) -> dict[str, Any]:
         parent, _, service = name.partition("/services/")
         resource = self.table(world, "services").get(name)
-        state = "ENABLED" if self.visible(resource) else "DISABLED"
+        on = service in ON_BY_DEFAULT or self.visible(resource)
+        state = "ENABLED" if on else "DISABLED"
         return {"name": name, "parent": parent, "state": state, "config": {"name": service}}
 
     def _batch_enable(self, world: dict, params: dict, request: Request) -> Response:
@@ -142,6 +147,25 @@ class ServiceUsage(RestService):
             target=None,
             ready_at=ready_at,
         )
+
+    def _list(self, world: dict, params: dict, request: Request) -> Response:
+        """The services the project has enabled or disabled (`filter` state:ENABLED or
+        state:DISABLED, the two the API allows; without one, both): the ones it has
+        touched, plus Service Usage and Cloud Storage, which every new project has on
+        (https://cloud.google.com/service-usage/docs/reference/rest/v1/services/list)."""
+        parent = params["parent"]
+        wanted = request.param("filter") or ""
+        if wanted not in ("", "state:ENABLED", "state:DISABLED"):
+            raise HttpError(
+                400, f"Invalid filter: {wanted!r}; use state:ENABLED or state:DISABLED."
+            )
+        names = {
+            name for name in self.table(world, "services") if name.startswith(parent + "/services/")
+        } | {f"{parent}/services/{s}" for s in ON_BY_DEFAULT}
+        views = [self._view(world, name) for name in sorted(names)]
+        if wanted:
+            views = [v for v in views if v["state"] == wanted.removeprefix("state:")]
+        return Response(200, {"services": views})
 
     def _batch_get(self, world: dict, params: dict, request: Request) -> Response:
         names = request.query.get("names", [])
