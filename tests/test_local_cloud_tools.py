@@ -50,6 +50,15 @@ def test_gcloud_and_kubectl_work_against_local_cloud_serve(deployed, oasis, clou
     with LocalCloud(cloud_dir, port=port):
         networks = run("gcloud", "compute", "networks", "list", "--format=value(name)")
         assert networks.split() == ["oasis-mgmt-net", "oasis-primary-net", "oasis-rdma-net"]
+        subnets = run("gcloud", "compute", "networks", "subnets", "list", "--format=value(name)")
+        assert len(subnets.split()) == 11 and "oasis-rdma-sub-7" in subnets.split()  # aggregated
+        routers = run("gcloud", "compute", "routers", "list", "--format=value(name,region)")
+        assert routers.split() == [
+            "oasis-mgmt-router",
+            "us-south1",
+            "oasis-primary-router",
+            "us-south1",
+        ]
         clusters = run("gcloud", "container", "clusters", "list", "--format=value(name,location)")
         assert clusters.split() == ["oasis-h200", "us-south1"]
         enabled = run("gcloud", "services", "list", "--enabled", "--format=value(config.name)")

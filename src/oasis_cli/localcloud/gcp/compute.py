@@ -159,6 +159,29 @@ class Compute:
             },
         )
 
+    def _aggregatedList(
+        self, world: dict, collection: str, params: dict, request: Request
+    ) -> Response:
+        """A regional collection across every region, keyed `regions/{region}` as
+        Compute's aggregatedList answers it (compute v1 discovery: items is a map of
+        scope to a scoped list); regions without items are left out."""
+        project = params["project"]
+        scopes: dict[str, dict[str, list[Any]]] = {}
+        for path, resource in sorted(rules.table(world, collection).items()):
+            if path.startswith(f"projects/{project}/regions/") and not resource.get("_creating"):
+                scope = "/".join(path.split("/")[2:4])
+                scopes.setdefault(scope, {collection: []})[collection].append(public(resource))
+        kind = COLLECTIONS[collection].kind.replace("compute#", "")
+        return Response(
+            200,
+            {
+                "kind": f"compute#{kind}AggregatedList",
+                "id": f"projects/{project}/aggregated/{collection}",
+                "items": scopes,
+                "selfLink": f"{BASE}projects/{project}/aggregated/{collection}",
+            },
+        )
+
     def _insert(self, world: dict, collection: str, params: dict, request: Request) -> Response:
         body = dict(request.body or {})
         name = body.get("name")
