@@ -48,14 +48,23 @@ def up(
             "build while the cluster comes up).",
         ),
     ] = False,
+    then_verify: Annotated[
+        bool,
+        typer.Option("--verify", help="Run `oasis verify` once up has finished (needs --all)."),
+    ] = False,
     yes: YesOption = False,
     output: OutputOption = None,
 ) -> None:
     """Create or adopt the base infrastructure; safe to re-run, resumes after a crash."""
     from oasis_cli.commands import infra
+    from oasis_cli.errors import ConfigError
 
+    if then_verify and not everything:
+        raise ConfigError("--verify checks the whole platform: use it with --all")
     opts = options(ctx, output=output, yes=yes, allow_any_ip=allow_any_ip)
     infra.up(opts, everything=everything, ask=ask, interactive=sys.stdin.isatty())
+    if then_verify:
+        infra.verify(opts)
 
 
 @app.command()
@@ -92,6 +101,20 @@ def status(ctx: typer.Context, output: OutputOption = None) -> None:
     from oasis_cli.commands import infra
 
     infra.status(options(ctx, output=output))
+
+
+@app.command()
+def verify(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Check that the platform is usable (read-only); exit 1 if any check fails.
+
+    No drift, GPU pools RUNNING, the cluster API reachable, the ComputeClass healthy,
+    network objects Ready, the NCCL installer rolled out, the RayCluster and its head
+    Ready, the dashboard Service's endpoint and the Ingress's address. The report is
+    kept under .oasis/<deployment>/verify/.
+    """
+    from oasis_cli.commands import infra
+
+    infra.verify(options(ctx, output=output))
 
 
 @app.command()

@@ -6,7 +6,7 @@ from typing import Any
 
 from oasis_cli import deploy, graphs
 from oasis_cli.commands.outcome import Confirm, confirm, finish
-from oasis_cli.errors import ConfigError, PreflightError
+from oasis_cli.errors import ConfigError, OasisError, PreflightError
 from oasis_cli.options import Options
 from oasis_cli.resources.base import Action
 from oasis_cli.session import Context, open_session
@@ -189,3 +189,44 @@ def _swept(opts: Options, context: Context, graph: graphs.Graph, ask: Confirm) -
     )
     confirm(opts, ask, f"Delete these {len(extra)} too?")
     return swept
+
+
+def verify(opts: Options) -> None:
+    """Read-only checks that the platform is usable; exit 1 if any fails. The report
+    is kept as JSON under the deployment's state directory."""
+    import json
+    import time
+
+    from rich.table import Table
+
+    from oasis_cli import verify as checks
+    from oasis_cli.ledger import private_dir
+
+    with open_session(opts, "verify", read_only=True, detect_ip=False) as context:
+        results = checks.checks(context)
+    failed = [r for r in results if r.status == "fail"]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    report = private_dir(opts.state_root / context.deployment.name / "verify") / f"{stamp}.json"
+    document = {
+        "deployment": context.deployment.name,
+        "ok": not failed,
+        "checks": [r.as_dict() for r in results],
+    }
+    report.write_text(json.dumps(document, indent=2) + "\n")
+    if opts.json:
+        print_json({**document, "report": str(report)})
+    else:
+        style = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("result", "check", "detail", "time"):
+            table.add_column(column)
+        for r in results:
+            detail = r.detail if r.status == "pass" else f"{r.detail}\n→ {r.next}"
+            table.add_row(f"[{style[r.status]}]{r.status}[/]", r.name, detail, f"{r.seconds:.1f}s")
+        opts.stdout.print(table)
+        opts.stderr.print(f"report: {report}", highlight=False)
+    if failed:
+        raise OasisError(
+            f"{len(failed)} check(s) failed: " + ", ".join(r.name for r in failed),
+            hint="Fix them as each says, then run `oasis verify` again.",
+        )

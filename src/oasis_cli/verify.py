@@ -1,0 +1,218 @@
+"""`oasis verify`: read-only checks that the platform is usable, each with a result
+(pass, warn or fail), a detail, its time, and the command to run when it fails.
+
+Checks, in order: every recorded resource exists and matches (no drift, which also
+covers a removed IAM binding); each GPU node pool is RUNNING with no error
+(cluster-toolkit#4058 and terraform-provider-google#10823 report pools left in ERROR
+or RUNNING_WITH_ERROR after a "successful" deploy); the cluster's API answers the
+caller; then, as GKE reports them, the ComputeClass is healthy, every network object
+Ready, the NCCL installer rolled out, the RayCluster ready with its head pod Ready,
+the dashboard Service selects a Ready pod (its endpoint), and the internal Ingress
+has an address (a warning while the load balancer is provisioned).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from oasis_cli.errors import OasisError
+
+if TYPE_CHECKING:
+    from oasis_cli.session import Context
+
+
+@dataclass
+class Result:
+    name: str
+    status: str  # pass | warn | fail
+    detail: str
+    seconds: float = 0.0
+    next: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Failed(OasisError):
+    """A check's failure: its detail and the command to run next."""
+
+    def __init__(self, detail: str, next_step: str) -> None:
+        super().__init__(detail, hint=next_step)
+        self.next_step = next_step
+
+
+class Warned(Failed):
+    """Not broken, not ready yet (a load balancer still provisioning)."""
+
+
+def _resources(ctx: Context) -> str:
+    from oasis_cli import deploy
+
+    rows = [r for r in deploy.status(ctx) if r["state"] == "done"]
+    bad = [
+        f"{r['key']} is {r['live']}" + (f" ({'; '.join(r['drift'])})" if r["drift"] else "")
+        for r in rows
+        if r["live"] != "ok"
+    ]
+    if bad:
+        raise Failed("; ".join(bad), "`oasis plan` shows the changes; `oasis up` converges them")
+    return f"all {len(rows)} recorded resources exist and match"
+
+
+def _gpu_pools(ctx: Context) -> str:
+    from google.api_core import exceptions
+
+    d = ctx.deployment
+    client = ctx.cloud.container()
+    problems, seen = [], []
+    for entry in d.config.gpu.capacity:
+        pool = d.pool_name(entry)
+        name = (
+            f"projects/{d.project}/locations/{d.region}/clusters/{d.names.cluster}/nodePools/{pool}"
+        )
+        try:
+            found = client.get_node_pool(name=name)
+        except exceptions.NotFound:
+            problems.append(f"{pool} does not exist")
+            continue
+        status = found.status.name
+        if status != "RUNNING" or found.conditions:
+            why = "; ".join(c.message for c in found.conditions) or found.status_message
+            problems.append(f"{pool} is {status}" + (f": {why}" if why else ""))
+        seen.append(pool)
+    if problems:
+        raise Failed("; ".join(problems), "`oasis up` replaces a pool GKE left in ERROR")
+    return f"{', '.join(seen)} RUNNING"
+
+
+def _kube(ctx: Context) -> Any:
+    from oasis_cli.kube.client import cluster_client, cluster_path
+
+    d = ctx.deployment
+    kube = cluster_client(ctx.cloud, cluster_path(d.project, d.region, d.names.cluster))
+    if kube is None:
+        raise Failed(f"cluster {d.names.cluster} does not exist", "run `oasis up`")
+    return kube
+
+
+def _cluster_api(ctx: Context) -> str:
+    kube = _kube(ctx)
+    try:
+        kube.get("v1", "Namespace", "default")
+    except Exception as exc:
+        networks = ", ".join(ctx.deployment.authorized_networks) or "the address `up` detected"
+        raise Failed(
+            f"the cluster's API did not answer: {str(exc).splitlines()[0]}",
+            f"check that your address is in cluster.authorized_networks ({networks})",
+        ) from None
+    return "answers with your credentials"
+
+
+def _object_checks(ctx: Context) -> list[tuple[str, Callable[[Context], str]]]:
+    """One check per group of the Kubernetes layer's objects, as GKE reports them."""
+    from oasis_cli.resources.kubeobjects import (
+        Unusable,
+        object_name,
+        parse_name,
+        readiness,
+        rendered,
+    )
+
+    objects = rendered(ctx.deployment, "image")
+    groups = {
+        "compute class": ("ComputeClass",),
+        "networks": ("GKENetworkParamSet", "Network"),
+        "nccl installer": ("DaemonSet",),
+        "ray cluster": ("RayCluster",),
+    }
+
+    def check(kinds: tuple[str, ...]) -> Callable[[Context], str]:
+        def run(ctx: Context) -> str:
+            kube = _kube(ctx)
+            names, problems = [], []
+            for obj in (o for o in objects if o["kind"] in kinds):
+                api_version, kind, namespace, name = parse_name(object_name(obj))
+                found = kube.get(api_version, kind, name, namespace)
+                label = f"{kind} {namespace + '/' if namespace else ''}{name}"
+                if found is None:
+                    problems.append(f"{label} does not exist")
+                    continue
+                try:
+                    ready, waiting = readiness(kind, found, kube)
+                except Unusable as exc:
+                    problems.append(f"{label}: {exc}")
+                    continue
+                if not ready:
+                    problems.append(f"{label}: {waiting}")
+                names.append(label)
+            if problems:
+                raise Failed("; ".join(problems), "`oasis ray deploy` applies and waits for them")
+            return f"{len(names)} ready" if len(names) > 1 else f"{names[0]} ready"
+
+        return run
+
+    return [(name, check(kinds)) for name, kinds in groups.items()]
+
+
+def _dashboard(ctx: Context) -> str:
+    from oasis_cli.kube.client import pod_ready
+
+    kube = _kube(ctx)
+    namespace = ctx.deployment.config.ray.namespace
+    service = kube.get("v1", "Service", "ray-dashboard-service", namespace)
+    if service is None:
+        raise Failed("Service ray-dashboard-service does not exist", "run `oasis ray deploy`")
+    selector = ",".join(f"{k}={v}" for k, v in (service["spec"].get("selector") or {}).items())
+    ready = [p for p in kube.list("v1", "Pod", namespace, selector) if pod_ready(p)]
+    if not ready:
+        raise Failed(
+            "the dashboard Service selects no Ready pod (no endpoint)",
+            "`oasis ray status` shows the head",
+        )
+    return f"endpoint {ready[0]['metadata']['name']}"
+
+
+def _ingress(ctx: Context) -> str:
+    kube = _kube(ctx)
+    namespace = ctx.deployment.config.ray.namespace
+    ingress = kube.get("networking.k8s.io/v1", "Ingress", "ray-dashboard-ingress", namespace)
+    if ingress is None:
+        raise Failed("Ingress ray-dashboard-ingress does not exist", "run `oasis ray deploy`")
+    addresses = ((ingress.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    if not addresses:
+        raise Warned(
+            "no address yet: the internal load balancer is being provisioned",
+            "run `oasis verify` again in a few minutes",
+        )
+    return f"internal address {addresses[0].get('ip') or addresses[0].get('hostname')}"
+
+
+def checks(ctx: Context) -> list[Result]:
+    steps: list[tuple[str, Callable[[Context], str]]] = [
+        ("resources", _resources),
+        ("gpu pools", _gpu_pools),
+        ("cluster api", _cluster_api),
+        *_object_checks(ctx),
+        ("dashboard", _dashboard),
+        ("ingress", _ingress),
+    ]
+    results = []
+    for name, step in steps:
+        started = time.monotonic()
+        try:
+            detail, status, next_step = step(ctx), "pass", ""
+        except Warned as exc:
+            detail, status, next_step = exc.message, "warn", exc.next_step
+        except Failed as exc:
+            detail, status, next_step = exc.message, "fail", exc.next_step
+        except OasisError as exc:
+            detail, status, next_step = exc.message, "fail", exc.hint or ""
+        except Exception as exc:  # an API error the check did not expect is its failure
+            detail, status, next_step = str(exc).splitlines()[0], "fail", "see the log"
+        results.append(
+            Result(name, status, detail, round(time.monotonic() - started, 3), next_step)
+        )
+    return results
