@@ -157,14 +157,20 @@ def _object_checks(ctx: Context) -> list[tuple[str, Callable[[Context], str]]]:
     return [(name, check(kinds)) for name, kinds in groups.items()]
 
 
+def _deployed(ctx: Context, api_version: str, kind: str, name: str) -> tuple[Any, dict[str, Any]]:
+    """(the cluster's client, the object in the Ray namespace); Failed if it is not there."""
+    kube = _kube(ctx)
+    found = kube.get(api_version, kind, name, ctx.deployment.config.ray.namespace)
+    if found is None:
+        raise Failed(f"{kind} {name} does not exist", "run `oasis ray deploy`")
+    return kube, found
+
+
 def _dashboard(ctx: Context) -> str:
     from oasis_cli.kube.client import pod_ready
 
-    kube = _kube(ctx)
+    kube, service = _deployed(ctx, "v1", "Service", "ray-dashboard-service")
     namespace = ctx.deployment.config.ray.namespace
-    service = kube.get("v1", "Service", "ray-dashboard-service", namespace)
-    if service is None:
-        raise Failed("Service ray-dashboard-service does not exist", "run `oasis ray deploy`")
     selector = ",".join(f"{k}={v}" for k, v in (service["spec"].get("selector") or {}).items())
     ready = [p for p in kube.list("v1", "Pod", namespace, selector) if pod_ready(p)]
     if not ready:
@@ -176,11 +182,7 @@ def _dashboard(ctx: Context) -> str:
 
 
 def _ingress(ctx: Context) -> str:
-    kube = _kube(ctx)
-    namespace = ctx.deployment.config.ray.namespace
-    ingress = kube.get("networking.k8s.io/v1", "Ingress", "ray-dashboard-ingress", namespace)
-    if ingress is None:
-        raise Failed("Ingress ray-dashboard-ingress does not exist", "run `oasis ray deploy`")
+    _, ingress = _deployed(ctx, "networking.k8s.io/v1", "Ingress", "ray-dashboard-ingress")
     addresses = ((ingress.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     if not addresses:
         raise Warned(
