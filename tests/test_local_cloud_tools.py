@@ -8,6 +8,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable
 
 import pytest
 
@@ -34,9 +35,8 @@ def shell_env(oasis, port: int) -> dict[str, str]:
     return settings
 
 
-@needs
-def test_gcloud_and_kubectl_work_against_local_cloud_serve(deployed, oasis, cloud_dir):
-    port = free_ports()
+def runner(oasis, port: int) -> Callable[..., str]:
+    """Runs a tool with the settings `local-cloud env` prints; its stdout."""
     settings = shell_env(oasis, port)
     assert settings["CLOUDSDK_CORE_PROJECT"] == "oasis-local"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDSDK_")}
@@ -46,6 +46,14 @@ def test_gcloud_and_kubectl_work_against_local_cloud_serve(deployed, oasis, clou
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
         assert done.returncode == 0, done.stderr
         return done.stdout
+
+    return run
+
+
+@needs
+def test_gcloud_and_kubectl_work_against_local_cloud_serve(deployed, oasis, cloud_dir):
+    port = free_ports()
+    run = runner(oasis, port)
 
     with LocalCloud(cloud_dir, port=port):
         networks = run("gcloud", "compute", "networks", "list", "--format=value(name)")
@@ -67,4 +75,43 @@ def test_gcloud_and_kubectl_work_against_local_cloud_serve(deployed, oasis, clou
         assert version["serverVersion"]["gitVersion"].startswith("v1.")
         assert json.loads(run("kubectl", "config", "view", "-o", "json"))["current-context"] == (
             "gke_oasis-local_us-south1_oasis-h200"
+        )
+
+
+@needs
+def test_kubectl_knows_the_short_names_and_the_all_category(ray_deployed, oasis, cloud_dir):
+    port = free_ports()
+    run = runner(oasis, port)
+    with LocalCloud(cloud_dir, port=port):
+        assert run("kubectl", "get", "svc", "-o", "name").split() == [
+            "service/ray-dashboard-service"
+        ]
+        assert run("kubectl", "get", "ds", "-n", "kube-system", "-o", "name").split() == [
+            "daemonset.apps/nccl-rdma-installer"
+        ]
+        everything = run("kubectl", "get", "all", "-o", "name").split()
+        assert "service/ray-dashboard-service" in everything
+        assert "raycluster.ray.io/ray-cluster-ccc" in everything
+        assert any(name.startswith("pod/ray-cluster-ccc-head-") for name in everything)
+        assert run("kubectl", "get", "sa", "oasis-ray", "-o", "name").strip() == (
+            "serviceaccount/oasis-ray"
+        )
+
+
+@needs
+def test_kubectl_lists_the_default_pools_node_as_gke_registers_it(deployed, oasis, cloud_dir):
+    port = free_ports()
+    run = runner(oasis, port)
+    with LocalCloud(cloud_dir, port=port):
+        nodes = json.loads(run("kubectl", "get", "nodes", "-o", "json"))["items"]
+        assert [n["metadata"]["labels"]["cloud.google.com/gke-nodepool"] for n in nodes] == [
+            "default-pool"
+        ]  # the GPU pools scale from zero
+        (node,) = nodes
+        assert node["metadata"]["name"].startswith("gke-oasis-h200-default-pool-")
+        ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+        assert (ready["status"], ready["reason"]) == ("True", "KubeletReady")
+        assert node["status"]["capacity"]["cpu"] == "32"
+        assert (
+            run("kubectl", "get", "no", "-o", "name").strip() == f"node/{node['metadata']['name']}"
         )

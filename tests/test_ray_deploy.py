@@ -24,7 +24,7 @@ def test_deploy_applies_every_object_with_the_digest_pinned_image(ray_deployed, 
     ref = entries["image:server"]["outputs"]["ref"]
     assert "@sha256:" in ref
     kinds = sorted(
-        o["kind"] for o in kube_objects(cloud_dir) if o["kind"] not in ("Namespace", "Pod")
+        o["kind"] for o in kube_objects(cloud_dir) if o["kind"] not in ("Namespace", "Pod", "Node")
     )
     assert kinds == sorted(
         ["ServiceAccount", "ComputeClass", "DaemonSet", "RayCluster", "Service", "Ingress"]
@@ -36,7 +36,7 @@ def test_deploy_applies_every_object_with_the_digest_pinned_image(ray_deployed, 
     assert head["image"] == worker["image"] == ref
     assert cluster["status"]["state"] == "ready"
     for obj in kube_objects(cloud_dir):
-        if obj["kind"] not in ("Namespace", "Pod"):
+        if obj["kind"] not in ("Namespace", "Pod", "Node"):
             assert [m["manager"] for m in obj["metadata"]["managedFields"]] == ["oasis"]
             assert obj["metadata"]["labels"]["oasis-deployment"] == "oasis"
     k8s = {k: e for k, e in entries.items() if k.startswith("k8s:")}

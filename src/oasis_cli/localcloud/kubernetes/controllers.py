@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 
 from oasis_cli.localcloud.infra import world as world_tables
-from oasis_cli.localcloud.kubernetes import gkecontrollers, rayhead
+from oasis_cli.localcloud.kubernetes import gkecontrollers, nodes, rayhead
 from oasis_cli.localcloud.kubernetes.objects import (
     POD,
     RAYCLUSTER,
@@ -189,9 +189,11 @@ def advance_all(world: dict[str, Any]) -> None:
     """Run every cluster's controllers; a deleted GKE cluster takes its objects, and
     the Ray heads behind them, along."""
     clusters = world_tables.CLUSTERS.rows(world)
-    for key in list(world_tables.KUBERNETES.rows(world)):
+    running = [k for k, c in clusters.items() if c.get("status") in ("RUNNING", "RECONCILING")]
+    for key in sorted({*world_tables.KUBERNETES.rows(world), *running}):
         kube = KubeWorld(world, key)
         if key in clusters:
+            nodes.sync(kube, key, clusters[key])  # the pools' nodes register themselves
             advance(kube)
             continue
         for head in heads(kube):

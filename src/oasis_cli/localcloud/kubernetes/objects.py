@@ -35,6 +35,8 @@ class Kind:
     kind: str
     namespaced: bool
     feature: str = ""  # the cluster feature that installs it ("" = always there)
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -42,24 +44,33 @@ class Kind:
 
     def discovery(self) -> dict[str, Any]:
         verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
-        return {
+        found: dict[str, object] = {
             "name": self.plural,
             "singularName": self.kind.lower(),
             "namespaced": self.namespaced,
             "kind": self.kind,
             "verbs": verbs,
         }
+        if self.short_names:
+            found["shortNames"] = list(self.short_names)
+        if self.categories:
+            found["categories"] = list(self.categories)
+        return found
 
 
+# Short names and categories as `kubectl api-resources` lists them for Kubernetes'
+# built-ins, and as KubeRay's CRD declares them (RayCluster: categories [all])
+ALL = ("all",)
 KINDS = (
-    Kind("", "v1", "namespaces", "Namespace", False),
-    Kind("", "v1", "serviceaccounts", "ServiceAccount", True),
-    Kind("", "v1", "services", "Service", True),
-    Kind("", "v1", "pods", "Pod", True),
-    Kind("", "v1", "configmaps", "ConfigMap", True),
-    Kind("apps", "v1", "daemonsets", "DaemonSet", True),
-    Kind("networking.k8s.io", "v1", "ingresses", "Ingress", True),
-    Kind("ray.io", "v1", "rayclusters", "RayCluster", True, "ray"),
+    Kind("", "v1", "namespaces", "Namespace", False, short_names=("ns",)),
+    Kind("", "v1", "serviceaccounts", "ServiceAccount", True, short_names=("sa",)),
+    Kind("", "v1", "services", "Service", True, short_names=("svc",), categories=ALL),
+    Kind("", "v1", "pods", "Pod", True, short_names=("po",), categories=ALL),
+    Kind("", "v1", "nodes", "Node", False, short_names=("no",)),
+    Kind("", "v1", "configmaps", "ConfigMap", True, short_names=("cm",)),
+    Kind("apps", "v1", "daemonsets", "DaemonSet", True, short_names=("ds",), categories=ALL),
+    Kind("networking.k8s.io", "v1", "ingresses", "Ingress", True, short_names=("ing",)),
+    Kind("ray.io", "v1", "rayclusters", "RayCluster", True, "ray", categories=ALL),
     Kind("ray.io", "v1", "rayjobs", "RayJob", True, "ray"),
     Kind("cloud.google.com", "v1", "computeclasses", "ComputeClass", False, "multinet"),
     Kind("networking.gke.io", "v1", "gkenetworkparamsets", "GKENetworkParamSet", False, "multinet"),
