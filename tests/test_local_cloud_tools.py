@@ -3,12 +3,13 @@ env` (skipped where they are not installed)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -33,6 +34,16 @@ def shell_env(oasis, port: int) -> dict[str, str]:
         name, _, value = assignment.partition("=")
         settings[name] = value
     return settings
+
+
+@contextlib.contextmanager
+def serving(oasis, cloud_dir) -> Iterator[Callable[..., str]]:
+    """The local cloud served on stable ports, and a runner of tools with the settings
+    `local-cloud env` prints for them (it returns their stdout)."""
+    port = free_ports()
+    run = runner(oasis, port)
+    with LocalCloud(cloud_dir, port=port):
+        yield run
 
 
 def runner(oasis, port: int) -> Callable[..., str]:
@@ -80,9 +91,7 @@ def test_gcloud_and_kubectl_work_against_local_cloud_serve(deployed, oasis, clou
 
 @needs
 def test_kubectl_knows_the_short_names_and_the_all_category(ray_deployed, oasis, cloud_dir):
-    port = free_ports()
-    run = runner(oasis, port)
-    with LocalCloud(cloud_dir, port=port):
+    with serving(oasis, cloud_dir) as run:
         assert run("kubectl", "get", "svc", "-o", "name").split() == [
             "service/ray-dashboard-service"
         ]
@@ -100,9 +109,7 @@ def test_kubectl_knows_the_short_names_and_the_all_category(ray_deployed, oasis,
 
 @needs
 def test_kubectl_lists_the_default_pools_node_as_gke_registers_it(deployed, oasis, cloud_dir):
-    port = free_ports()
-    run = runner(oasis, port)
-    with LocalCloud(cloud_dir, port=port):
+    with serving(oasis, cloud_dir) as run:
         nodes = json.loads(run("kubectl", "get", "nodes", "-o", "json"))["items"]
         assert [n["metadata"]["labels"]["cloud.google.com/gke-nodepool"] for n in nodes] == [
             "default-pool"
