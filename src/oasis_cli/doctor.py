@@ -87,9 +87,7 @@ def checks(cloud: Cloud, d: Deployment) -> list[Check]:
     def credentials() -> Check:
         if cloud.anonymous:
             return Check("credentials", "ok", "the local cloud (anonymous)")
-        from google.auth.transport.requests import Request
-
-        cloud.credentials.refresh(Request())
+        # the session got a token before any check (Cloud.check_credentials)
         account = getattr(cloud.credentials, "service_account_email", "") or "user credentials"
         return Check("credentials", "ok", f"Application Default Credentials ({account})")
 

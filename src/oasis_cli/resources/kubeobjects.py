@@ -159,29 +159,30 @@ def manifest(node: Node) -> dict[str, Any]:
     return obj
 
 
-def autoscaled(obj: dict[str, Any], live: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A RayCluster's worker groups with the replicas the Ray autoscaler owns: each
-    group's live count when the cluster exists (`live`), or, with `live` None (for
-    comparing), no replicas at all. Objects without worker groups pass unchanged.
+AUTOSCALED = """The Ray autoscaler sets `workerGroupSpecs[].replicas` once the cluster
+runs (KubeRay "Autoscaling": "the autoscaler adjusts the replicas field"), and the
+CRD declares workerGroupSpecs without a list type, so the list is atomic: a forced
+apply of oasis's copy would take the whole list back and reset every group to 0."""
 
-    The autoscaler sets `workerGroupSpecs[].replicas` once the cluster runs (KubeRay
-    "Autoscaling": "the autoscaler adjusts the replicas field"), and the CRD declares
-    workerGroupSpecs without a list type, so the list is atomic: a forced apply of
-    oasis's copy would take the whole list back and reset every group to 0."""
-    groups = (obj.get("spec") or {}).get("workerGroupSpecs")
-    if not groups:
+
+def _groups(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return list((obj.get("spec") or {}).get("workerGroupSpecs") or [])
+
+
+def without_replicas(obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` with no worker replicas, for comparing: they are the autoscaler's
+    (AUTOSCALED). Objects without worker groups pass unchanged."""
+    if not _groups(obj):
         return obj
-    counts = {
-        g.get("groupName"): g.get("replicas")
-        for g in ((live or {}).get("spec") or {}).get("workerGroupSpecs") or []
-    }
-    kept = []
-    for group in groups:
-        group = {k: v for k, v in group.items() if k != "replicas"}
-        if live is not None:
-            group["replicas"] = counts.get(group.get("groupName")) or 0
-        kept.append(group)
-    return {**obj, "spec": {**obj["spec"], "workerGroupSpecs": kept}}
+    groups = [{k: v for k, v in g.items() if k != "replicas"} for g in _groups(obj)]
+    return {**obj, "spec": {**obj["spec"], "workerGroupSpecs": groups}}
+
+
+def with_live_replicas(obj: dict[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
+    """`obj` carrying each worker group's live replicas, for re-applying (AUTOSCALED)."""
+    counts = {g.get("groupName"): g.get("replicas") for g in _groups(live)}
+    groups = [{**g, "replicas": counts.get(g.get("groupName")) or 0} for g in _groups(obj)]
+    return {**obj, "spec": {**obj["spec"], "workerGroupSpecs": groups}} if groups else obj
 
 
 class KubeObject(Converging):
@@ -210,7 +211,7 @@ class KubeObject(Converging):
         if "image" in node.spec and not node.spec["image"]:
             return [Change("image", None, "(after image:server)")]
         wanted = {k: v for k, v in manifest(node).items() if k not in ("apiVersion", "kind")}
-        return diff(autoscaled(wanted, None), observed)
+        return diff(without_replicas(wanted), observed)
 
     def outputs(self, observed: Mapping[str, Any]) -> dict[str, Any]:
         return {"uid": observed.get("metadata", {}).get("uid", "")}
@@ -234,7 +235,7 @@ class KubeObject(Converging):
             if obj["kind"] == "RayCluster":
                 api_version, kind, namespace, name = parse_name(node.name)
                 live = kube.get(api_version, kind, name, namespace)
-                obj = obj if live is None else autoscaled(obj, live)
+                obj = obj if live is None else with_live_replicas(obj, live)
             applied = kube.apply(obj)
         on_operation.progress("applied")
         return self.outputs(self._wait(cloud, node, on_operation) or applied)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from oasis_cli.localcloud.gcp.compute_rules import not_found
 from oasis_cli.localcloud.infra.http import HttpError
 
 ZONES = {
@@ -87,16 +88,12 @@ def zone_exists(zone: str) -> bool:
     return len(letter) == 1 and letter in ZONES.get(region, "")
 
 
-def _not_found(path: str) -> HttpError:
-    return HttpError(404, f"The resource '{path}' was not found", "notFound")
-
-
 def get(world: dict[str, Any], collection: str, params: dict[str, str]) -> dict[str, Any]:
     project = params["project"]
     if collection == "regions":
         region = params["region"]
         if region not in ZONES:
-            raise _not_found(f"projects/{project}/regions/{region}")
+            raise not_found(f"projects/{project}/regions/{region}")
         limits = {**QUOTAS, **world.get("quotas", {}).get(region, {})}
         return {
             "kind": "compute#region",
@@ -107,7 +104,7 @@ def get(world: dict[str, Any], collection: str, params: dict[str, str]) -> dict[
     zone = params["zone"]
     if collection == "zones":
         if not zone_exists(zone):
-            raise _not_found(f"projects/{project}/zones/{zone}")
+            raise not_found(f"projects/{project}/zones/{zone}")
         return {
             "kind": "compute#zone",
             "name": zone,
@@ -120,18 +117,14 @@ def get(world: dict[str, Any], collection: str, params: dict[str, str]) -> dict[
         path = f"projects/{project}/zones/{zone}/reservations/{params['reservation']}"
         found = world.get("compute", {}).get("reservations", {}).get(path)
         if found is None:
-            raise _not_found(path)
+            raise not_found(path)
         return {"kind": "compute#reservation", "zone": zone, **found}
     name = params.get("acceleratorType") or params.get("machineType") or ""
     table: dict[str, Any] = ACCELERATORS if collection == "acceleratorTypes" else MACHINES
     entry = table.get(name)
     zones = entry[-1] if entry else frozenset()
     if entry is None or (zones is not None and zone not in zones):
-        raise HttpError(
-            404,
-            f"The resource 'projects/{project}/zones/{zone}/{collection}/{name}' was not found",
-            "notFound",
-        )
+        raise not_found(f"projects/{project}/zones/{zone}/{collection}/{name}")
     if collection == "acceleratorTypes":
         return {
             "kind": "compute#acceleratorType",

@@ -131,7 +131,7 @@ class Compute:
     def _visible(self, world: dict[str, Any], collection: str, path: str) -> dict[str, Any]:
         resource = rules.table(world, collection).get(path)
         if resource is None or resource.get("_creating"):
-            raise HttpError(404, f"The resource '{path}' was not found", "notFound")
+            raise rules.not_found(path)
         return resource
 
     # --- verbs -----------------------------------------------------------------------
@@ -362,7 +362,7 @@ class Compute:
         path = f"{scope}/operations/{params['operation']}"
         operation = operations.records(world, "compute").get(path)
         if operation is None:
-            raise HttpError(404, f"The resource '{path}' was not found", "notFound")
+            raise rules.not_found(path)
         if verb not in ("get", "wait"):
             raise HttpError(501, f"compute.{collection}.{verb} is not simulated")
         # `wait` answers at once with the current state (GCP may return before DONE too).

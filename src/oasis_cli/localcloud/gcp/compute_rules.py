@@ -15,6 +15,12 @@ from typing import Any
 from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import HttpError
 
+
+def not_found(path: str) -> HttpError:
+    """Compute's 404 for a resource path it does not have."""
+    return HttpError(404, f"The resource '{path}' was not found", "notFound")
+
+
 BASE = "https://www.googleapis.com/compute/v1/"
 NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 ROCE_PROFILE = re.compile(
@@ -85,7 +91,7 @@ def network_of(world: dict, params: dict, body: dict) -> dict[str, Any]:
         path = f"projects/{params['project']}/{path}"
     network = table(world, "networks").get(path)
     if network is None or network.get("_creating"):
-        raise HttpError(404, f"The resource '{path}' was not found", "notFound")
+        raise not_found(path)
     body["network"] = BASE + path
     return network
 
@@ -104,7 +110,7 @@ def check_networks(world: dict, params: dict, body: dict, patching: bool = False
     if profile:
         match = ROCE_PROFILE.match(relative(profile))
         if match is None:
-            raise HttpError(404, f"The resource '{relative(profile)}' was not found", "notFound")
+            raise not_found(relative(profile))
         if body.get("autoCreateSubnetworks"):
             raise HttpError(
                 400, "Networks with a RoCE network profile must be in custom subnet mode."
