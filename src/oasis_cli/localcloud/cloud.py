@@ -80,7 +80,7 @@ class LocalCloud:
         with self.store.transaction() as world:
             for service in self.services.values():
                 service.advance(world)
-            controllers.advance_all(world)
+            controllers.advance_all(world, self.store, self.latency)
             self.store.checkpoint()
 
     def inventory(self) -> list[dict[str, Any]]:

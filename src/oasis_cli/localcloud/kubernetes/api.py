@@ -49,6 +49,12 @@ VERSION = {
 }
 
 
+# Kinds whose DELETE answers the deleted object, not a Status, as Kubernetes' OpenAPI
+# spec declares them (deleteCoreV1NamespacedPod -> v1.Pod, ...Service -> v1.Service,
+# ...ServiceAccount -> v1.ServiceAccount; the generated clients parse it so)
+ANSWERS_DELETED = frozenset({"Pod", "Service", "ServiceAccount"})
+
+
 @dataclass
 class Call:
     """One request to a cluster's API, parsed from its URL."""
@@ -234,6 +240,9 @@ def handle(cluster: dict[str, Any], kube: KubeWorld, call: Call, env: Env) -> tu
         head = (gone or {}).get("_private", {}).get("ray")
         if head:
             rayhead.stop(head)
+        if gone is not None and kind.kind in ANSWERS_DELETED:
+            gone["metadata"]["deletionTimestamp"] = timestamp(time.time())
+            return 200, public(gone)
         return 200, {
             "kind": "Status",
             "apiVersion": "v1",

@@ -18,7 +18,9 @@ import uuid
 from typing import Any
 
 from oasis_cli.localcloud.infra import world as world_tables
-from oasis_cli.localcloud.kubernetes import gkecontrollers, nodes, rayhead
+from oasis_cli.localcloud.infra.http import Latency
+from oasis_cli.localcloud.infra.store import Store
+from oasis_cli.localcloud.kubernetes import autoscaler, gkecontrollers, nodes, rayhead, scheduling
 from oasis_cli.localcloud.kubernetes.objects import (
     POD,
     RAYCLUSTER,
@@ -67,7 +69,9 @@ def react(kube: KubeWorld, kind: Kind, obj: dict[str, Any], env: Env) -> None:
         if "ready_at" not in private:  # a changed RayCluster keeps its head
             private["ready_at"] = now + latency(HEAD_READY_S)
             if rayhead.available():
-                private["ray"] = rayhead.start(env.directory, obj["metadata"]["name"])
+                private["ray"] = rayhead.start(
+                    env.directory, obj["metadata"]["name"], rayhead.mounts(obj, env.directory)
+                )
         obj.setdefault("status", {"state": "", "desiredWorkerReplicas": 0})
         _head_pod(kube, obj)
 
@@ -147,10 +151,7 @@ def _ray_ready(kube: KubeWorld, cluster: dict[str, Any]) -> None:
                 {"type": t, "status": "True"}
                 for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
             ],
-            "containerStatuses": [
-                {"name": c["name"], "ready": True, "restartCount": 0, "state": {"running": {}}}
-                for c in pod["spec"].get("containers", [])
-            ],
+            "containerStatuses": scheduling.running(pod["spec"]),
         }
         stamp(pod, kube.bump())
     cluster["status"] = {
@@ -185,9 +186,13 @@ def head_of_pod(kube: KubeWorld, namespace: str, pod: str) -> dict[str, Any] | N
     return None
 
 
-def advance_all(world: dict[str, Any]) -> None:
-    """Run every cluster's controllers; a deleted GKE cluster takes its objects, and
-    the Ray heads behind them, along."""
+def advance_all(
+    world: dict[str, Any], store: Store | None = None, latency: Latency | None = None
+) -> None:
+    """Run every cluster's controllers, its autoscaler and scheduler; a deleted GKE
+    cluster takes its objects, and the Ray heads behind them, along. `store` holds the
+    fault rules (stockouts) and `latency` scales the autoscaler's durations."""
+    latency = latency or Latency(0.0)
     clusters = world_tables.CLUSTERS.rows(world)
     running = [k for k, c in clusters.items() if c.get("status") in ("RUNNING", "RECONCILING")]
     for key in sorted({*world_tables.KUBERNETES.rows(world), *running}):
@@ -195,6 +200,10 @@ def advance_all(world: dict[str, Any]) -> None:
         if key in clusters:
             nodes.sync(kube, key, clusters[key])  # the pools' nodes register themselves
             advance(kube)
+            autoscaler.run(kube, key, clusters[key], store, latency)
+            scheduling.start_due(kube)
+            scheduling.collect_orphans(kube)
+            scheduling.daemonsets(kube, latency)
             continue
         for head in heads(kube):
             rayhead.stop(head)

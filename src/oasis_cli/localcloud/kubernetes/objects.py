@@ -68,6 +68,7 @@ KINDS = (
     Kind("", "v1", "pods", "Pod", True, short_names=("po",), categories=ALL),
     Kind("", "v1", "nodes", "Node", False, short_names=("no",)),
     Kind("", "v1", "configmaps", "ConfigMap", True, short_names=("cm",)),
+    Kind("", "v1", "events", "Event", True, short_names=("ev",)),
     Kind("apps", "v1", "daemonsets", "DaemonSet", True, short_names=("ds",), categories=ALL),
     Kind("networking.k8s.io", "v1", "ingresses", "Ingress", True, short_names=("ing",)),
     Kind("ray.io", "v1", "rayclusters", "RayCluster", True, "ray", categories=ALL),

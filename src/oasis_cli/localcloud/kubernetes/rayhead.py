@@ -21,6 +21,17 @@ from pathlib import Path
 from typing import Any
 
 HEAD_CPUS = 2
+PORTS = (
+    "gcs",
+    "dashboard",
+    "client",
+    "agent",
+    "agent_grpc",
+    "runtime_env",
+    "metrics",
+    "node_manager",
+    "object_manager",
+)
 
 
 def available() -> bool:
@@ -40,11 +51,30 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(directory: Path, name: str) -> dict[str, Any]:
-    """Start a head; returns what `stop()` and port-forwarding need."""
+def mounts(cluster: dict[str, Any], directory: Path) -> dict[str, str]:
+    """The head's environment for its GCS FUSE volume: the local cloud runs no GCS
+    FUSE, so a directory beside its state stands in for the bucket the volume mounts
+    (`OASIS_BUCKET_MOUNT`; a job writes there what it would write to /bucket)."""
+    spec = cluster["spec"]["headGroupSpec"]["template"].get("spec", {})
+    for volume in spec.get("volumes", []):
+        csi = volume.get("csi") or {}
+        if csi.get("driver") == "gcsfuse.csi.storage.gke.io":
+            bucket = (csi.get("volumeAttributes") or {}).get("bucketName", "bucket")
+            stand_in = directory / "gcsfuse" / bucket
+            stand_in.mkdir(parents=True, exist_ok=True)
+            return {"OASIS_BUCKET_MOUNT": str(stand_in)}
+    return {}
+
+
+def start(directory: Path, name: str, environment: dict[str, str] | None = None) -> dict[str, Any]:
+    """Start a head with `environment` added to its own; returns what `stop()` and
+    port-forwarding need."""
     temp = Path("/tmp") / f"oasis-ray-{os.getpid()}-{int(time.time() * 1000) % 10**8}"
     temp.mkdir(parents=True)
-    ports = {"gcs": _free_port(), "dashboard": _free_port(), "client": _free_port()}
+    # every port a head listens on, not only the three a RayCluster names: two heads
+    # on one machine (two deployments, two test workers) otherwise meet on Ray's
+    # defaults (the dashboard agent's 52365 first) and the second never takes jobs
+    ports = {name: _free_port() for name in PORTS}
     log = (directory / f"ray-{name}.log").open("ab")
     env = {
         **os.environ,
@@ -55,6 +85,7 @@ def start(directory: Path, name: str) -> dict[str, Any]:
         # stands for the RayCluster's, which oasis reaches without a Ray token
         "RAY_AUTH_MODE": "disabled",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        **(environment or {}),
     }
     process = subprocess.Popen(
         [
@@ -67,6 +98,12 @@ def start(directory: Path, name: str) -> dict[str, Any]:
             f"--dashboard-port={ports['dashboard']}",
             f"--port={ports['gcs']}",
             f"--ray-client-server-port={ports['client']}",
+            f"--dashboard-agent-listen-port={ports['agent']}",
+            f"--dashboard-agent-grpc-port={ports['agent_grpc']}",
+            f"--runtime-env-agent-port={ports['runtime_env']}",
+            f"--metrics-export-port={ports['metrics']}",
+            f"--node-manager-port={ports['node_manager']}",
+            f"--object-manager-port={ports['object_manager']}",
             f"--num-cpus={HEAD_CPUS}",
             f"--temp-dir={temp}",
             "--disable-usage-stats",
@@ -92,11 +129,23 @@ def serving(head: dict[str, Any]) -> bool:
 
 
 def alive(head: dict[str, Any]) -> bool:
-    try:
-        os.killpg(head["pid"], 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+    """Whether a process of the head's group still runs. Zombies do not count: the
+    leader stays one until this process reaps it, and its killed children until
+    whatever adopted them does (a container's init may never), yet killpg finds
+    their group all the while."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(head["pid"], os.WNOHANG)
+    group = head["pid"]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":  # state, ppid, pgrp
+            return True
+    return False
 
 
 def stop(head: dict[str, Any]) -> None:
