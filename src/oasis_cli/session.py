@@ -136,6 +136,7 @@ def open_session(
         cloud = Cloud(
             project=deployment.project, endpoints=endpoints, anonymous=options.local, poll=poll
         )
+        stack.callback(cloud.close)  # before the local cloud (entered earlier) stops
         cloud.check_credentials()  # one clear message at once, before anything else
         cluster = deployment.config.cluster
         if detect_ip and not cluster.authorized_networks:

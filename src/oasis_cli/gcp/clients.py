@@ -8,6 +8,7 @@ shared between threads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -146,6 +147,19 @@ class Cloud:
             return None
         with self._lock:
             return self._clients.setdefault(key, value)
+
+    def close(self) -> None:
+        """Close every client's connections: a process that runs many commands (the
+        test suite, in-process) would otherwise keep each one's sockets open until
+        select()-based code (the kubernetes client's port-forward) runs out of them."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            transport = getattr(client, "transport", None)
+            closer = getattr(transport, "close", None) or getattr(client, "close", None)
+            if callable(closer):
+                with contextlib.suppress(Exception):
+                    closer()
 
     def compute(self, name: str) -> Any:
         """A compute_v1 client by class name, e.g. `compute("NetworksClient")`."""

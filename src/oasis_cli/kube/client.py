@@ -109,6 +109,13 @@ class Kube:
             credentials.refresh(Request())
         return str(credentials.token)
 
+    def close(self) -> None:
+        """Close the client's connections and remove its CA and discovery files."""
+        import shutil
+
+        self.api.close()
+        shutil.rmtree(self._directory, ignore_errors=True)
+
     def resource(self, api_version: str, kind: str) -> Any:
         with self._lock:  # discovery is not thread-safe
             return self.dynamic.resources.get(api_version=api_version, kind=kind)

@@ -8,9 +8,11 @@ it; services see only `Request`, `Response` and `HttpError`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -125,13 +127,32 @@ def _lost(rule: dict[str, Any]) -> Response:
 
 
 class Serving:
-    """A ThreadingHTTPServer running in a daemon thread of its own until `stop()`."""
+    """A ThreadingHTTPServer running in a daemon thread of its own until `stop()`,
+    which also ends the connections still open (a keep-alive client's): their
+    handler threads would otherwise outlive the server, each holding both ends of a
+    socket in a process that runs many commands (the test suite)."""
 
     _server: ThreadingHTTPServer | None = None
 
     def serve(self, server: ThreadingHTTPServer, name: str) -> None:
         server.daemon_threads = True
         self._server = server
+        self._open: set[Any] = set()
+        lock = threading.Lock()
+        process, finish = server.process_request, server.shutdown_request
+
+        def process_request(request: Any, address: Any) -> None:
+            with lock:
+                self._open.add(request)
+            process(request, address)
+
+        def shutdown_request(request: Any) -> None:
+            with lock:
+                self._open.discard(request)
+            finish(request)
+
+        server.process_request = process_request  # type: ignore[method-assign,assignment]
+        server.shutdown_request = shutdown_request  # type: ignore[method-assign]
         threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
         ).start()
@@ -140,6 +161,9 @@ class Serving:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            for request in list(self._open):
+                with contextlib.suppress(OSError):
+                    request.shutdown(socket.SHUT_RDWR)
             self._server = None
 
     @property
