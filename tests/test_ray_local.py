@@ -3,7 +3,6 @@ on it, `oasis dashboard` forwards its dashboard, `oasis down` stops it."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -49,7 +48,10 @@ def ray_head(built, oasis, monkeypatch) -> dict:
     rayhead.stop({"pid": pid, "temp_dir": str(temp_dir)})  # leave no Ray behind
 
 
-def test_submit_runs_jobs_and_the_examples_and_down_stops_ray(ray_head, oasis, workspace):
+def test_one_real_head_runs_jobs_examples_verify_and_the_dashboard_and_down_stops_it(
+    ray_head, oasis, workspace
+):
+    """One real head for all of it (each start and stop of one costs seconds)."""
     result = oasis(
         "--local",
         "ray",
@@ -86,7 +88,9 @@ def test_submit_runs_jobs_and_the_examples_and_down_stops_ray(ray_head, oasis, w
     tail = failed.stderr.split("log lines:\n", 1)[1]
     assert tail.splitlines()[-2:] == ["  from the working dir", failed.stderr.splitlines()[-1]]
 
-    run_both_examples_on_cpu_with_gloo(oasis)  # on the same real head
+    run_the_training_example_on_cpu_with_gloo(oasis)  # on the same real head
+    verify_runs_every_check_and_the_nccl_example(oasis)
+    dashboard_serves_the_real_dashboard_to_many_connections_and_a_dropped_one()
 
     assert oasis("--local", "down", "--yes").code == 0
     assert ray_heads() == {}
@@ -99,9 +103,8 @@ def get(url: str) -> bytes:
         return answer.read()
 
 
-def test_dashboard_serves_the_real_dashboard_to_many_connections_and_a_dropped_one(
-    ray_head, workspace
-):
+def dashboard_serves_the_real_dashboard_to_many_connections_and_a_dropped_one() -> None:
+    """`oasis dashboard` (a process of its own) forwards the real head's dashboard."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -143,9 +146,9 @@ def test_dashboard_serves_the_real_dashboard_to_many_connections_and_a_dropped_o
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def run_both_examples_on_cpu_with_gloo(oasis) -> None:
-    """The examples' plumbing without GPUs (SPEC section 5): Ray Train with one
-    worker per rank and the NCCL test's ranks, both on gloo, on the real local Ray."""
+def run_the_training_example_on_cpu_with_gloo(oasis) -> None:
+    """The training example's plumbing without GPUs (SPEC section 5): Ray Train with
+    one worker per rank on gloo, on the real local Ray."""
     pytest.importorskip("torch", reason="the examples need torch: pip install -e '.[test]'")
     train = oasis(
         "--local",
@@ -166,36 +169,30 @@ def run_both_examples_on_cpu_with_gloo(oasis) -> None:
     assert "epoch 0: loss" in train.stdout and "over 2 workers" in train.stdout
     assert "training finished: 2 workers, 1 epochs" in train.stdout
 
-    nccl = oasis(
-        "--local",
-        "ray",
-        "submit",
-        "--working-dir",
-        str(EXAMPLES / "nccl"),
-        "--",
-        "python",
-        "nccl_test.py",
-        "--cpu",
-        "--nodes",
-        "1",
-        "--gpus-per-node",
-        "2",
-        "--warmup",
-        "1",
-        "--iters",
-        "2",
-        "--max-size",
-        str(64 << 10),
+
+def verify_runs_every_check_and_the_nccl_example(oasis) -> None:
+    """`oasis --local verify --gpus 2 --nccl` on a platform with a real Ray head: every
+    check passes, the data path's job ran on Ray, and the NCCL example ran on CPU with
+    gloo (reported, not graded) with its figures as nccl-tests defines them and a plot."""
+    result = oasis("--local", "verify", "--gpus", "2", "--nccl", "--output", "json")
+    document = result.json()
+    checks = {c["name"]: c for c in document["checks"]}
+    assert result.code == 0, checks
+    assert {c["status"] for c in checks.values()} == {"pass"}, checks
+    assert list(checks)[-5:] == ["ray workers", "gpu capacity", "gpu nodes", "data path", "nccl"]
+    assert (
+        "read oasis-secrets's metadata as the Ray service account" in checks["data path"]["detail"]
     )
-    assert nccl.code == 0, nccl.stderr + nccl.stdout[-3000:]
-    (line,) = [ln for ln in nccl.stdout.splitlines() if "NCCL_TEST_RESULT " in ln]
-    result = json.loads(line.split("NCCL_TEST_RESULT ", 1)[1])
-    assert (result["backend"], result["world_size"], result["nodes"]) == ("gloo", 2, 1)
-    assert set(result["results"]) == {"all_gather", "all_reduce"}
+    assert "not graded" in checks["nccl"]["detail"]
+    nccl = document["nccl"]
+    assert nccl["graded"] is False and nccl["expected_gbps"] == 325.0
+    assert Path(nccl["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    figures = nccl["result"]
+    assert (figures["backend"], figures["world_size"], figures["nodes"]) == ("gloo", 2, 1)
+    assert set(figures["results"]) == {"all_gather", "all_reduce"}
     for op, factor in (("all_gather", 0.5), ("all_reduce", 1.0)):  # (n-1)/n, 2(n-1)/n
-        rows = result["results"][op]
+        rows = figures["results"][op]
         assert [r["size"] for r in rows] == [4096 << i for i in range(5)]
         for row in rows:
             assert row["algbw_gbps"] == pytest.approx(row["size"] / row["time_us"] / 1e3)
             assert row["busbw_gbps"] == pytest.approx(row["algbw_gbps"] * factor)
-    assert "# all_gather" in nccl.stdout and "busbw (GB/s)" in nccl.stdout

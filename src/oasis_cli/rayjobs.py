@@ -3,7 +3,9 @@
 The working directory is zipped as Ray packages it (files relative to the
 directory, named `_ray_pkg_<hash>.zip` by content) and uploaded to the cluster's
 package store unless it is there already; the job's runtime env names it as
-`gcs://…`. Logs are read in full and printed from where the last read ended.
+`gcs://…`. Logs are read in full and printed from where the last read ended. `run()` reaches
+the dashboard through a port-forward of its Service and stops the job if it is
+interrupted (Ctrl-C), so nothing it started keeps running.
 """
 
 from __future__ import annotations
@@ -18,12 +20,18 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from oasis_cli.errors import OasisError
+from oasis_cli.errors import OasisError, PreflightError
 from oasis_cli.sources import files
 
+if TYPE_CHECKING:
+    from oasis_cli.config.names import Deployment
+    from oasis_cli.kube.client import Kube
+    from oasis_cli.kube.forward import Forwarder
+
 FINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+AGENT_WAIT_S = 60.0
 
 
 class JobError(OasisError):
@@ -73,8 +81,18 @@ def submit(
         if _call(base, "GET", f"/api/packages/gcs/{name}") is None:
             _call(base, "PUT", f"/api/packages/gcs/{name}", data=data)
         env["working_dir"] = uri
-    answer = _call(base, "POST", "/api/jobs/", {"entrypoint": entrypoint, "runtime_env": env})
-    return str(answer["submission_id"])
+    body = {"entrypoint": entrypoint, "runtime_env": env}
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            answer = _call(base, "POST", "/api/jobs/", body)
+            return str(answer["submission_id"])
+        except JobError as exc:
+            # a head that has just started serves its dashboard before its job agent:
+            # Ray answers 500 "No available agent to submit job, please try again later."
+            if "No available agent" not in exc.message or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 @dataclass(frozen=True)
@@ -98,3 +116,63 @@ def follow(base: str, job: str, show: Callable[[str], None], poll_s: float = 0.5
         if info["status"] in FINAL:
             return Ended(str(info["status"]), str(info.get("message") or ""), logs)
         time.sleep(poll_s)
+
+
+TAIL_LINES = 20
+
+
+def forwarder(
+    kube: Kube, d: Deployment, local_port: int, on_event: Callable[[str], None]
+) -> Forwarder:
+    """A port-forward of the dashboard Service's pod; refuses (exit 3) without one."""
+    from oasis_cli.config.names import DASHBOARD_PORT, DASHBOARD_SERVICE
+    from oasis_cli.kube.forward import Forwarder, NoPod
+
+    try:
+        found = Forwarder(
+            kube, d.config.ray.namespace, DASHBOARD_SERVICE, DASHBOARD_PORT, local_port, on_event
+        )
+        found.pod()  # fail now, clearly, if nothing serves the dashboard
+    except NoPod as exc:
+        raise PreflightError(str(exc), hint="Run `oasis ray deploy` first.") from None
+    return found
+
+
+def run(
+    kube: Kube,
+    d: Deployment,
+    entrypoint: str,
+    runtime_env: dict[str, Any],
+    working_dir: Path | None,
+    show: Callable[[str], None],
+    on_submit: Callable[[str], None] = lambda job: None,
+) -> tuple[str, Ended]:
+    """Submit a job and follow it to its end: (its id, how it ended). Interrupted, it
+    asks the Jobs API to stop the job before the interruption goes on."""
+    import contextlib
+    import threading
+
+    forward = forwarder(kube, d, 0, lambda message: None)
+    threading.Thread(target=forward.serve_forever, daemon=True).start()
+    base, job = f"http://127.0.0.1:{forward.port}", ""
+    try:
+        job = submit(base, entrypoint, runtime_env, working_dir)
+        on_submit(job)
+        return job, follow(base, job, show)
+    except BaseException:
+        if job:
+            with contextlib.suppress(Exception):
+                _call(base, "POST", f"/api/jobs/{job}/stop")
+        raise
+    finally:
+        forward.stop()
+
+
+def failure(job: str, ended: Ended) -> str:
+    """Why a job did not succeed: the Jobs API's reason and the log's last lines."""
+    tail = ended.logs.rstrip("\n").splitlines()[-TAIL_LINES:]
+    last = "\n  ".join(tail) if tail else "(the job wrote no log)"
+    return (
+        f"job {job} {ended.status}: {ended.message or 'no reason given'}\n"
+        f"last {len(tail)} log lines:\n  {last}"
+    )

@@ -104,17 +104,56 @@ def status(ctx: typer.Context, output: OutputOption = None) -> None:
 
 
 @app.command()
-def verify(ctx: typer.Context, output: OutputOption = None) -> None:
-    """Check that the platform is usable (read-only); exit 1 if any check fails.
+def verify(
+    ctx: typer.Context,
+    gpus: Annotated[
+        int,
+        typer.Option(
+            "--gpus",
+            help="Bring up N GPU nodes through the ComputeClass and report which rule and "
+            "pool served them, and how fast (the probe pods are removed afterwards).",
+        ),
+    ] = 0,
+    nccl: Annotated[
+        bool,
+        typer.Option(
+            "--nccl",
+            help="Run the NCCL test across the --gpus nodes and grade all_gather's bus "
+            "bandwidth; writes a PNG plot beside the report.",
+        ),
+    ] = False,
+    deadline: Annotated[
+        float, typer.Option("--deadline", help="Seconds to wait for the --gpus nodes.")
+    ] = 1800.0,
+    expected: Annotated[
+        float,
+        typer.Option(
+            "--nccl-expected",
+            help="Expected all_gather bus bandwidth of 2 nodes in GB/s (published A3 Ultra "
+            "figure), scaled for N.",
+        ),
+    ] = 325.0,
+    threshold: Annotated[
+        float,
+        typer.Option("--nccl-threshold", help="Fail below this fraction of the expected figure."),
+    ] = 0.8,
+    output: OutputOption = None,
+) -> None:
+    """Check that the platform is usable; exit 1 if any check fails.
 
     No drift, GPU pools RUNNING, the cluster API reachable, the ComputeClass healthy,
     network objects Ready, the NCCL installer rolled out, the RayCluster and its head
-    Ready, the dashboard Service's endpoint and the Ingress's address. The report is
-    kept under .oasis/<deployment>/verify/.
+    Ready, the dashboard Service's endpoint, the Ingress's address, every GPU node's
+    GPUs, networks and gIB, and the data path (a Ray job writes, reads and removes a
+    file under /bucket and reads the secret's metadata). The report is kept under
+    .oasis/<deployment>/verify/.
     """
     from oasis_cli.commands import infra
+    from oasis_cli.verify.nccl import Grading
+    from oasis_cli.verify.suite import Request
 
-    infra.verify(options(ctx, output=output))
+    request = Request(gpus, nccl, deadline, Grading(expected, threshold))
+    infra.verify(options(ctx, output=output), request)
 
 
 @app.command()

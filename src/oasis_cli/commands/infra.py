@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from oasis_cli import deploy, graphs
@@ -191,26 +192,39 @@ def _swept(opts: Options, context: Context, graph: graphs.Graph, ask: Confirm) -
     return swept
 
 
-def verify(opts: Options) -> None:
-    """Read-only checks that the platform is usable; exit 1 if any fails. The report
-    is kept as JSON under the deployment's state directory."""
+def verify(opts: Options, request: Any = None) -> None:
+    """Check that the platform is usable; exit 1 if any check fails. The report is
+    kept as JSON under the deployment's state directory (with `--nccl`, its plot too).
+    `request` (a `verify.suite.Request`) asks for the GPU probe and the NCCL run."""
     import json
     import time
 
     from rich.table import Table
 
-    from oasis_cli import verify as checks
     from oasis_cli.ledger import private_dir
+    from oasis_cli.verify import suite
 
-    with open_session(opts, "verify", read_only=True, detect_ip=False) as context:
-        results = checks.checks(context)
-    failed = [r for r in results if r.status == "fail"]
+    request = request or suite.Request()
+    suite.validate(request)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    report = private_dir(opts.state_root / context.deployment.name / "verify") / f"{stamp}.json"
+    with open_session(opts, "verify", read_only=True, detect_ip=False) as context:
+        directory = private_dir(opts.state_root / context.deployment.name / "verify")
+        if request.nccl:
+            request = dataclasses.replace(request, plot=directory / f"{stamp}-nccl.png")
+        announce = (
+            (lambda name: None)
+            if opts.json
+            else (lambda name: opts.stderr.print(f"checking {name}...", highlight=False))
+        )
+        found = suite.run(context, request, announce)
+    results = found.results
+    failed = [r for r in results if r.status == "fail"]
+    report = directory / f"{stamp}.json"
     document = {
         "deployment": context.deployment.name,
         "ok": not failed,
         "checks": [r.as_dict() for r in results],
+        **found.extra,
     }
     report.write_text(json.dumps(document, indent=2) + "\n")
     if opts.json:

@@ -4,21 +4,19 @@ Kubernetes and Ray layer, and reaching it from this machine."""
 from __future__ import annotations
 
 import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from oasis_cli import deploy, graphs
+from oasis_cli import deploy, graphs, rayjobs
 from oasis_cli.commands.outcome import finish
-from oasis_cli.config.names import DASHBOARD_PORT, Deployment
+from oasis_cli.config.names import Deployment
 from oasis_cli.errors import ConfigError, OasisError, PreflightError
 from oasis_cli.kube.client import Kube, cluster_client, cluster_path, endpoint, pod_ready
 from oasis_cli.options import Options
 from oasis_cli.session import Context, open_session
 from oasis_cli.ui import print_json
 
-DASHBOARD_SERVICE = "ray-dashboard-service"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -104,31 +102,15 @@ def kubeconfig(opts: Options, *, path: Path | None) -> None:
         )
 
 
-def _forwarder(context: Context, d: Deployment, local_port: int, on_event: Any) -> Any:
-    """A port-forward of the dashboard Service's pod; refuses (exit 3) without one."""
-    from oasis_cli.kube.forward import Forwarder, NoPod
-
-    try:
-        forwarder = Forwarder(
-            cluster_kube(context, d),
-            d.config.ray.namespace,
-            DASHBOARD_SERVICE,
-            DASHBOARD_PORT,
-            local_port,
-            on_event,
-        )
-        forwarder.pod()  # fail now, clearly, if nothing serves the dashboard
-    except NoPod as exc:
-        raise PreflightError(str(exc), hint="Run `oasis ray deploy` first.") from None
-    return forwarder
-
-
 def dashboard(opts: Options, *, port: int, open_browser: bool) -> None:
     """Forward the Ray dashboard to http://127.0.0.1:PORT until Ctrl-C or SIGTERM."""
     with open_session(opts, "dashboard", read_only=True, detect_ip=False) as context:
         try:
-            forwarder = _forwarder(
-                context, context.deployment, port, lambda m: opts.stderr.print(m)
+            forwarder = rayjobs.forwarder(
+                cluster_kube(context, context.deployment),
+                context.deployment,
+                port,
+                lambda m: opts.stderr.print(m),
             )
         except OSError as exc:
             raise PreflightError(f"cannot listen on 127.0.0.1:{port}: {exc}") from None
@@ -162,9 +144,6 @@ def _runtime_env(path: Path | None) -> dict[str, Any]:
     return env
 
 
-TAIL_LINES = 20
-
-
 def submit(
     opts: Options,
     command: list[str],
@@ -178,29 +157,24 @@ def submit(
     Jobs API's reason and the log's last lines."""
     import shlex
 
-    from oasis_cli import rayjobs
-
     if not command:
         raise ConfigError("ray submit: no command", hint="e.g. oasis ray submit -- python train.py")
     env = _runtime_env(runtime_env)
     if working_dir is not None and not working_dir.is_dir():
         raise ConfigError(f"--working-dir {working_dir}: not a directory")
     with open_session(opts, "ray-submit", read_only=True, detect_ip=False) as context:
-        forwarder = _forwarder(context, context.deployment, 0, lambda m: None)
-        threading.Thread(target=forwarder.serve_forever, daemon=True).start()
-        base = f"http://127.0.0.1:{forwarder.port}"
-        try:
-            job = rayjobs.submit(base, shlex.join(command), env, working_dir)
-            opts.stderr.print(f"submitted job {job}")
-            ended = rayjobs.follow(base, job, write)
-        finally:
-            forwarder.stop()
+        job, ended = rayjobs.run(
+            cluster_kube(context, context.deployment),
+            context.deployment,
+            shlex.join(command),
+            env,
+            working_dir,
+            write,
+            on_submit=lambda job: opts.stderr.print(f"submitted job {job}"),
+        )
     if ended.status != "SUCCEEDED":
-        tail = ended.logs.rstrip("\n").splitlines()[-TAIL_LINES:]
-        last = "\n  ".join(tail) if tail else "(the job wrote no log)"
         raise OasisError(
-            f"job {job} {ended.status}: {ended.message or 'no reason given'}\n"
-            f"last {len(tail)} log lines:\n  {last}",
+            rayjobs.failure(job, ended),
             hint="The whole log is above; `oasis dashboard` shows the job too.",
         )
     opts.stderr.print(f"job {job}: {ended.status}")

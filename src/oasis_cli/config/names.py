@@ -21,6 +21,7 @@ POOL_SUFFIX = {"spot": "spot", "flex-start": "flex", "reservation": "res"}
 DASHBOARD_PORT = 8265
 """The Ray dashboard's port: the internal Ingress's backend, the proxies' firewall rule
 and `oasis dashboard` all meet there."""
+DASHBOARD_SERVICE = "ray-dashboard-service"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
-"""`oasis verify`: read-only checks that the platform is usable, each with a result
-(pass, warn or fail), a detail, its time, and the command to run when it fails.
+"""The read-only checks of `oasis verify`, each giving a detail or raising Failed /
+Warned with the command to run next.
 
-Checks, in order: every recorded resource exists and matches (no drift, which also
+In order: every recorded resource exists and matches (no drift, which also
 covers a removed IAM binding); each GPU node pool is RUNNING with no error
 (cluster-toolkit#4058 and terraform-provider-google#10823 report pools left in ERROR
 or RUNNING_WITH_ERROR after a "successful" deploy); the cluster's API answers the
@@ -13,39 +13,13 @@ has an address (a warning while the load balancer is provisioned).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from oasis_cli.errors import OasisError
+from oasis_cli.verify.outcome import Failed, Warned
 
 if TYPE_CHECKING:
     from oasis_cli.session import Context
-
-
-@dataclass
-class Result:
-    name: str
-    status: str  # pass | warn | fail
-    detail: str
-    seconds: float = 0.0
-    next: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class Failed(OasisError):
-    """A check's failure: its detail and the command to run next."""
-
-    def __init__(self, detail: str, next_step: str) -> None:
-        super().__init__(detail, hint=next_step)
-        self.next_step = next_step
-
-
-class Warned(Failed):
-    """Not broken, not ready yet (a load balancer still provisioning)."""
 
 
 def _resources(ctx: Context) -> str:
@@ -88,7 +62,7 @@ def _gpu_pools(ctx: Context) -> str:
     return f"{', '.join(seen)} RUNNING"
 
 
-def _kube(ctx: Context) -> Any:
+def cluster(ctx: Context) -> Any:
     from oasis_cli.kube.client import cluster_client, cluster_path
 
     d = ctx.deployment
@@ -99,7 +73,7 @@ def _kube(ctx: Context) -> Any:
 
 
 def _cluster_api(ctx: Context) -> str:
-    kube = _kube(ctx)
+    kube = cluster(ctx)
     try:
         kube.get("v1", "Namespace", "default")
     except Exception as exc:
@@ -131,7 +105,7 @@ def _object_checks(ctx: Context) -> list[tuple[str, Callable[[Context], str]]]:
 
     def check(kinds: tuple[str, ...]) -> Callable[[Context], str]:
         def run(ctx: Context) -> str:
-            kube = _kube(ctx)
+            kube = cluster(ctx)
             names, problems = [], []
             for obj in (o for o in objects if o["kind"] in kinds):
                 api_version, kind, namespace, name = parse_name(object_name(obj))
@@ -159,7 +133,7 @@ def _object_checks(ctx: Context) -> list[tuple[str, Callable[[Context], str]]]:
 
 def _deployed(ctx: Context, api_version: str, kind: str, name: str) -> tuple[Any, dict[str, Any]]:
     """(the cluster's client, the object in the Ray namespace); Failed if it is not there."""
-    kube = _kube(ctx)
+    kube = cluster(ctx)
     found = kube.get(api_version, kind, name, ctx.deployment.config.ray.namespace)
     if found is None:
         raise Failed(f"{kind} {name} does not exist", "run `oasis ray deploy`")
@@ -192,8 +166,12 @@ def _ingress(ctx: Context) -> str:
     return f"internal address {addresses[0].get('ip') or addresses[0].get('hostname')}"
 
 
-def checks(ctx: Context) -> list[Result]:
-    steps: list[tuple[str, Callable[[Context], str]]] = [
+Step = tuple[str, Callable[["Context"], str]]
+
+
+def steps(ctx: Context) -> list[Step]:
+    """The read-only checks, in order."""
+    return [
         ("resources", _resources),
         ("gpu pools", _gpu_pools),
         ("cluster api", _cluster_api),
@@ -201,20 +179,3 @@ def checks(ctx: Context) -> list[Result]:
         ("dashboard", _dashboard),
         ("ingress", _ingress),
     ]
-    results = []
-    for name, step in steps:
-        started = time.monotonic()
-        try:
-            detail, status, next_step = step(ctx), "pass", ""
-        except Warned as exc:
-            detail, status, next_step = exc.message, "warn", exc.next_step
-        except Failed as exc:
-            detail, status, next_step = exc.message, "fail", exc.next_step
-        except OasisError as exc:
-            detail, status, next_step = exc.message, "fail", exc.hint or ""
-        except Exception as exc:  # an API error the check did not expect is its failure
-            detail, status, next_step = str(exc).splitlines()[0], "fail", "see the log"
-        results.append(
-            Result(name, status, detail, round(time.monotonic() - started, 3), next_step)
-        )
-    return results
