@@ -371,3 +371,15 @@ def test_nccl_is_graded_at_the_largest_sizes_against_80_percent_of_expected(busb
         with pytest.raises(Failed) as failed:
             grade(nccl_result(2, busbw), 325.0, 0.8, graded=True)
         assert words in failed.value.message and "NCCL_DEBUG" in failed.value.next_step
+
+
+def test_an_unreachable_api_says_whether_your_address_is_outside_the_authorized_networks(
+    ray_deployed, oasis, monkeypatch
+):
+    # the control plane admits the address `up` detected; the caller has moved since
+    monkeypatch.setenv("OASIS_LOCAL_CALLER_IP", "198.51.100.77")
+    _, checks = verified(oasis)
+    api = checks["cluster api"]
+    assert api["status"] == "fail"
+    assert "your address 198.51.100.77/32 is outside the authorized networks (" in api["detail"]
+    assert api["next"].startswith("run `oasis up` from this network")

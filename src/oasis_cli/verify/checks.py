@@ -73,16 +73,50 @@ def cluster(ctx: Context) -> Any:
 
 
 def _cluster_api(ctx: Context) -> str:
-    kube = cluster(ctx)
     try:
-        kube.get("v1", "Namespace", "default")
+        cluster(ctx).get("v1", "Namespace", "default")
+    except Failed:
+        raise
     except Exception as exc:
-        networks = ", ".join(ctx.deployment.authorized_networks) or "the address `up` detected"
+        where, inside = _caller_vs_authorized(ctx)
         raise Failed(
-            f"the cluster's API did not answer: {str(exc).splitlines()[0]}",
-            f"check that your address is in cluster.authorized_networks ({networks})",
+            f"the cluster's API did not answer: {str(exc).splitlines()[0]}; {where}",
+            "check your credentials (`gcloud auth application-default login`)"
+            if inside
+            else "run `oasis up` from this network (it authorizes the address it detects), "
+            "or add yours to cluster.authorized_networks",
         ) from None
     return "answers with your credentials"
+
+
+def _caller_vs_authorized(ctx: Context) -> tuple[str, bool]:
+    """Whether the caller's public address is inside the cluster's live authorized
+    networks (GKE drops other callers' connections): (what to say, inside)."""
+    import ipaddress
+
+    from oasis_cli.gcp.publicip import detect
+
+    d = ctx.deployment
+    settings = d.config.cluster
+    try:
+        mine = detect(
+            ctx.cloud.endpoints.get("echo", settings.ip_echo_url), settings.ip_echo_timeout_s
+        )
+        live = ctx.cloud.container().get_cluster(
+            name=f"projects/{d.project}/locations/{d.region}/clusters/{d.names.cluster}"
+        )
+    except Exception as exc:  # the API check's own failure says enough already
+        return f"(could not compare your address with the authorized networks: {exc})", True
+    config = live.control_plane_endpoints_config.ip_endpoints_config.authorized_networks_config
+    if not config.enabled:
+        config = live.master_authorized_networks_config
+    if not config.enabled:
+        return "the control plane takes any address", True
+    blocks = [b.cidr_block for b in config.cidr_blocks]
+    address = ipaddress.ip_address(mine.split("/")[0])
+    inside = any(address in ipaddress.ip_network(b, strict=False) for b in blocks)
+    side = "inside" if inside else "outside"
+    return f"your address {mine} is {side} the authorized networks ({', '.join(blocks)})", inside
 
 
 def _object_checks(ctx: Context) -> list[tuple[str, Callable[[Context], str]]]:
