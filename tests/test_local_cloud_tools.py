@@ -122,3 +122,60 @@ def test_kubectl_lists_the_default_pools_node_as_gke_registers_it(deployed, oasi
         assert (
             run("kubectl", "get", "no", "-o", "name").strip() == f"node/{node['metadata']['name']}"
         )
+
+
+def columns(table: str) -> list[str]:
+    """The header of a `kubectl get` table, split where kubectl aligns its columns."""
+    import re
+
+    return re.split(r"\s{2,}", table.splitlines()[0].strip())
+
+
+@needs
+def test_kubectl_get_prints_the_servers_tables(ray_deployed, oasis, cloud_dir):
+    with serving(oasis, cloud_dir) as run:
+        pods = run("kubectl", "get", "pods")
+        nodes = run("kubectl", "get", "nodes", "-o", "wide")
+        services = run("kubectl", "get", "svc")
+        daemonsets = run("kubectl", "get", "ds", "-n", "kube-system")
+        rayclusters = run("kubectl", "get", "rayclusters")
+        classes = run("kubectl", "get", "computeclasses")
+        head_log = run(
+            "kubectl",
+            "logs",
+            next(
+                line.split()[0]
+                for line in pods.splitlines()
+                if line.startswith("ray-cluster-ccc-head-")
+            ),
+        )
+    assert columns(pods) == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    head = next(line.split() for line in pods.splitlines() if "-head-" in line)
+    assert head[1:4] == ["1/1", "Running", "0"]
+    assert columns(nodes)[:5] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    assert "CONTAINER-RUNTIME" in columns(nodes)  # -o wide adds the priority-1 columns
+    assert nodes.splitlines()[1].split()[1] == "Ready"
+    assert columns(services) == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    assert "8265/TCP,10001/TCP" in services
+    assert columns(daemonsets)[:6] == [
+        "NAME",
+        "DESIRED",
+        "CURRENT",
+        "READY",
+        "UP-TO-DATE",
+        "AVAILABLE",
+    ]
+    # KubeRay's printer columns
+    assert columns(rayclusters) == [
+        "NAME",
+        "DESIRED WORKERS",
+        "AVAILABLE WORKERS",
+        "CPUS",
+        "MEMORY",
+        "GPUS",
+        "STATUS",
+        "AGE",
+    ]
+    assert " ready " in rayclusters
+    assert columns(classes) == ["NAME", "AGE"]  # no printer columns: the default two
+    assert head_log == ""  # this head pod has no real Ray behind it (OASIS_LOCAL_RAY=0)

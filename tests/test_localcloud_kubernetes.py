@@ -3,6 +3,8 @@ kubernetes client (TLS with the CA the simulated GKE returns)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from kubernetes import client as k8s
 from kubernetes import watch
@@ -139,3 +141,47 @@ def test_watch_streams_changes(api):
         watch.Watch().stream(core.list_namespaced_service_account, "default", timeout_seconds=1)
     )
     assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", "probe")]
+
+
+def two_container_pod(api) -> str:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "two"},
+        "spec": {"containers": [{"name": "a", "image": "a"}, {"name": "b", "image": "b"}]},
+    }
+    k8s.CoreV1Api(api).create_namespaced_pod("default", pod)
+    return "two"
+
+
+@pytest.mark.parametrize(
+    ("container", "message"),
+    [
+        (None, "a container name must be specified for pod two, choose one of: [a b]"),
+        ("c", "container c is not valid for pod two"),
+    ],
+)
+def test_a_pods_log_needs_one_of_its_containers(api, container, message):
+    core = k8s.CoreV1Api(api)
+    name = two_container_pod(api)
+    with pytest.raises(k8s.ApiException) as caught:
+        core.read_namespaced_pod_log(
+            name, "default", **({"container": container} if container else {})
+        )
+    assert caught.value.status == 400 and message in caught.value.body
+    assert core.read_namespaced_pod_log(name, "default", container="a") == ""
+
+
+def test_a_table_is_served_only_to_who_asks_for_one(api):
+    core = k8s.CoreV1Api(api)
+    accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    client = core.api_client
+    headers = {"Accept": accept, "Authorization": client.configuration.api_key["authorization"]}
+    answer = client.call_api("GET", f"{client.configuration.host}/api/v1/namespaces", headers)
+    answer.read()
+    table = json.loads(answer.data)
+    assert table["kind"] == "Table"
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Status", "Age"]
+    assert {row["cells"][0] for row in table["rows"]} >= {"default", "kube-system"}
+    assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+    assert core.list_namespace().kind == "NamespaceList"  # plain JSON without the ask

@@ -49,7 +49,7 @@ def ray_head(built, oasis, monkeypatch) -> dict:
 
 
 def test_one_real_head_runs_jobs_examples_verify_and_the_dashboard_and_down_stops_it(
-    ray_head, oasis, workspace
+    ray_head, oasis, workspace, cloud_dir
 ):
     """One real head for all of it (each start and stop of one costs seconds)."""
     result = oasis(
@@ -91,6 +91,7 @@ def test_one_real_head_runs_jobs_examples_verify_and_the_dashboard_and_down_stop
     run_the_training_example_on_cpu_with_gloo(oasis)  # on the same real head
     verify_runs_every_check_and_the_nccl_example(oasis)
     dashboard_serves_the_real_dashboard_to_many_connections_and_a_dropped_one()
+    the_head_pods_log_is_the_real_heads(cloud_dir)
 
     assert oasis("--local", "down", "--yes").code == 0
     assert ray_heads() == {}
@@ -141,6 +142,24 @@ def dashboard_serves_the_real_dashboard_to_many_connections_and_a_dropped_one() 
     assert process.returncode == 0, err
     assert f"Ray dashboard: http://127.0.0.1:{port}" in out
     assert "stopped." in err
+
+
+def the_head_pods_log_is_the_real_heads(cloud_dir: Path) -> None:
+    """`kubectl logs` of the head pod (here through the kubernetes client, as kubectl
+    calls it) reads the real head's log; `tailLines` keeps the last lines."""
+    from kubernetes import client as k8s
+
+    from oasis_cli.localcloud.cloud import LocalCloud
+
+    from conftest import kube_api
+
+    with LocalCloud(cloud_dir) as cloud:
+        core = k8s.CoreV1Api(kube_api(cloud, cloud_dir))
+        (pod,) = core.list_namespaced_pod("default", label_selector="ray.io/node-type=head").items
+        whole = core.read_namespaced_pod_log(pod.metadata.name, "default")
+        last = core.read_namespaced_pod_log(pod.metadata.name, "default", tail_lines=2)
+    assert "Ray runtime started." in whole
+    assert last.splitlines() == whole.splitlines()[-2:]
 
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

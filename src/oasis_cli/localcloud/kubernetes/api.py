@@ -15,14 +15,16 @@ objects.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from oasis_cli.localcloud.infra.rest import timestamp
-from oasis_cli.localcloud.kubernetes import rayhead
+from oasis_cli.localcloud.kubernetes import controllers, rayhead, tables
 from oasis_cli.localcloud.kubernetes.controllers import react
 from oasis_cli.localcloud.kubernetes.objects import (
     NAMESPACE,
@@ -67,6 +69,7 @@ class Call:
     query: dict[str, str]
     body: Any
     content_type: str
+    accept: str = ""
 
 
 def discovery(cluster: dict[str, Any], path: str) -> dict[str, Any] | None:
@@ -114,6 +117,7 @@ def discovery(cluster: dict[str, Any], path: str) -> dict[str, Any] | None:
                 "verbs": ["create", "get"],
             }
         )
+        resources.append({"name": "pods/log", "namespaced": True, "kind": "Pod", "verbs": ["get"]})
     resources += [
         {
             "name": f"{k.plural}/status",
@@ -205,8 +209,19 @@ def _check_body(call: Call, kube: KubeWorld, obj: Any) -> dict[str, Any]:
 def handle(cluster: dict[str, Any], kube: KubeWorld, call: Call, env: Env) -> tuple[int, Any]:
     """Serve one CRUD or apply call; returns (status code, body)."""
     kind = call.kind
-    if call.subresource and call.subresource != "status":
+    if call.subresource not in ("", "status") and (call.subresource, kind.kind) != ("log", "Pod"):
         raise KubeError(404, "the server could not find the requested resource")
+    if call.method == "GET" and call.subresource == "log":
+        return 200, _log(kube, call, env)
+    if call.method == "GET" and tables.wanted(call.accept):
+        found = (
+            kube.list(kind, call.namespace, call.query.get("labelSelector", ""))
+            if not call.name
+            else [kube.get(kind, call.namespace, call.name) or _missing(kind, call.name)]
+        )
+        revision = str(kube.state["resourceVersion"])
+        include = call.query.get("includeObject", "Metadata")
+        return 200, tables.render(kind.kind, [public(o) for o in found], include, revision)
     if call.method == "GET" and not call.name:
         items = kube.list(kind, call.namespace, call.query.get("labelSelector", ""))
         return 200, {
@@ -251,6 +266,40 @@ def handle(cluster: dict[str, Any], kube: KubeWorld, call: Call, env: Env) -> tu
             "details": {"name": call.name, "kind": kind.plural},
         }
     raise KubeError(405, f"method {call.method} is not allowed")
+
+
+def _missing(kind: Kind, name: str) -> dict[str, Any]:
+    raise _not_found(kind, name)
+
+
+def _log(kube: KubeWorld, call: Call, env: Env) -> str:
+    """A pod's log (`GET .../pods/{name}/log`, text): the real Ray head's own log for
+    a head pod backed by one, nothing for a pod whose containers print nothing (the
+    simulation runs no other container). `tailLines` keeps the last lines."""
+    pod = kube.get(call.kind, call.namespace, call.name)
+    if pod is None:
+        raise _not_found(call.kind, call.name)
+    containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+    wanted = call.query.get("container")
+    if wanted and wanted not in containers:
+        raise KubeError(400, f"container {wanted} is not valid for pod {call.name}", "BadRequest")
+    if not wanted and len(containers) > 1:
+        raise KubeError(
+            400,
+            f"a container name must be specified for pod {call.name}, choose one of: "
+            f"[{' '.join(containers)}]",
+            "BadRequest",
+        )
+    head = controllers.head_of_pod(kube, call.namespace, call.name)
+    text = ""
+    if head and head.get("log"):
+        with contextlib.suppress(OSError):
+            text = Path(head["log"]).read_text(errors="replace")
+    tail = call.query.get("tailLines")
+    if tail is not None and tail.isdigit():
+        lines = text.splitlines(keepends=True)
+        text = "".join(lines[-int(tail) :]) if int(tail) else ""
+    return text
 
 
 def _not_found(kind: Kind, name: str) -> KubeError:

@@ -75,7 +75,8 @@ def start(directory: Path, name: str, environment: dict[str, str] | None = None)
     # on one machine (two deployments, two test workers) otherwise meet on Ray's
     # defaults (the dashboard agent's 52365 first) and the second never takes jobs
     ports = {name: _free_port() for name in PORTS}
-    log = (directory / f"ray-{name}.log").open("ab")
+    log_path = directory / f"ray-{name}.log"
+    log = log_path.open("ab")
     env = {
         **os.environ,
         "RAY_USAGE_STATS_ENABLED": "0",
@@ -115,7 +116,7 @@ def start(directory: Path, name: str, environment: dict[str, str] | None = None)
         start_new_session=True,
     )
     log.close()
-    return {"pid": process.pid, "ports": ports, "temp_dir": str(temp)}
+    return {"pid": process.pid, "ports": ports, "temp_dir": str(temp), "log": str(log_path)}
 
 
 def serving(head: dict[str, Any]) -> bool:

@@ -179,9 +179,10 @@ class _Handler(BaseHTTPRequestHandler):
                     "status": status,
                 }
             )
-        payload = json.dumps(body).encode()
+        text = isinstance(body, str)  # a pod's log
+        payload = body.encode() if text else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/plain" if text else "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -204,6 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
             except (ValueError, yaml.YAMLError) as exc:
                 raise objects.KubeError(400, f"the request body is not valid: {exc}") from None
         call = api.parse(cluster, self.command, path, query, body, content_type)
+        call.accept = self.headers.get("Accept", "")
         return api.handle(cluster, kube, call, self.kube.env())
 
     # --- watch -------------------------------------------------------------------
