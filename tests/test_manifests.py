@@ -257,6 +257,22 @@ def test_the_wheel_ships_the_manifests_and_the_image_contexts(tmp_path):
         assert f"oasis_cli/manifests/{path.name}" in names
     for name in ("base/Dockerfile", "base/cloudbuild.yaml", "custom/requirements.txt"):
         assert f"oasis_cli/images/{name}" in names
+    # what `oasis verify` runs on the platform: the NCCL example and the data-path probe
+    assert {
+        "oasis_cli/examples/nccl/nccl_test.py",
+        "oasis_cli/examples/nccl/runtime_env.yaml",
+    } <= names
+    assert "oasis_cli/verify/probe/datapath_probe.py" in names
+
+
+def test_each_network_is_applied_after_the_param_set_it_names():
+    config = Config()
+    nodes = {n.key: n for n in kubeobjects.kube_nodes(resolve(config, "oasis-local"), IMAGE)}
+    networks = [n for n in nodes.values() if n.key.startswith("k8s:Network/")]
+    assert len(networks) == 9
+    for node in networks:
+        params = node.spec["manifest"]["spec"]["parametersRef"]["name"]
+        assert f"k8s:GKENetworkParamSet/{params}" in node.deps
 
 
 RAY_UID, RAY_GID = 1000, 100  # rayproject/ray's `ray` user, as images/base runs it

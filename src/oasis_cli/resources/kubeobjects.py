@@ -140,6 +140,12 @@ def kube_nodes(d: Deployment, image: str | None) -> list[Node]:
         deps: tuple[str, ...] = ("cluster", *steps.get(before, []))
         if obj["kind"] == "ComputeClass":  # GKE checks the pools it names
             deps = (*deps, *(pool.key for pool in pool_nodes(d)))
+        if obj["kind"] == "Network":
+            # after the param set it names: GKE's network controller reports a Network
+            # whose params do not exist yet ParamsReady False (GNPDeleted), which
+            # readiness takes as broken, not as still coming
+            params = obj["spec"]["parametersRef"]["name"]
+            deps = (*deps, f"k8s:GKENetworkParamSet/{params}")
         inputs = {}
         if image is None and IMAGE_INPUT in json.dumps(obj):
             deps, inputs = (*deps, "image:server"), {"image": ("image:server", "ref")}
