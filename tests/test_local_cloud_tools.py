@@ -53,8 +53,12 @@ def runner(oasis, port: int) -> Callable[..., str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDSDK_")}
     env.update(settings)
 
-    def run(*command: str) -> str:
+    def run(*command: str, fails: bool = False) -> str:
+        """The tool's stdout; with `fails`, its stderr, and it must fail."""
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        if fails:
+            assert done.returncode != 0, done.stdout
+            return done.stderr
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -179,3 +183,71 @@ def test_kubectl_get_prints_the_servers_tables(ray_deployed, oasis, cloud_dir):
     assert " ready " in rayclusters
     assert columns(classes) == ["NAME", "AGE"]  # no printer columns: the default two
     assert head_log == ""  # this head pod has no real Ray behind it (OASIS_LOCAL_RAY=0)
+
+
+@needs
+def test_gcloud_lists_and_describes_what_a_user_looks_at_on_this_platform(
+    ray_deployed, oasis, cloud_dir
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    commands = {
+        "accounts": ("iam", "service-accounts", "list", "--format=value(email)"),
+        "builder": (
+            "iam",
+            "service-accounts",
+            "describe",
+            "oasis-builder@oasis-local.iam.gserviceaccount.com",
+            "--format=value(projectId)",
+        ),
+        "addresses": ("compute", "addresses", "list", "--format=value(name)"),
+        "firewalls": ("compute", "firewall-rules", "list", "--format=value(name)"),
+        "pools": (
+            "container",
+            "node-pools",
+            "list",
+            "--cluster=oasis-h200",
+            "--region=us-south1",
+            "--format=value(name)",
+        ),
+        "images": (
+            "artifacts",
+            "docker",
+            "images",
+            "list",
+            "us-south1-docker.pkg.dev/oasis-local/oasis",
+            "--format=value(package)",
+        ),
+        "builds": ("builds", "list", "--region=us-south1", "--format=value(status)"),
+        "objects": ("storage", "ls", "gs://oasis-local-oasis-build/source/"),
+        "folders": ("storage", "ls", "gs://oasis-local-oasis-build/"),
+        "secrets": ("secrets", "list", "--format=value(name)"),
+    }
+    with serving(oasis, cloud_dir) as run, ThreadPoolExecutor(4) as pool:
+        answers = pool.map(lambda command: run("gcloud", *command), commands.values())
+        out = dict(zip(commands, answers, strict=True))
+        unknown = run(
+            "gcloud",
+            "iam",
+            "service-accounts",
+            "describe",
+            "nobody@oasis-local.iam.gserviceaccount.com",
+            fails=True,
+        )
+    assert "NOT_FOUND: Unknown service account" in unknown
+    assert out["accounts"].split() == [
+        "oasis-builder@oasis-local.iam.gserviceaccount.com",
+        "oasis-cluster@oasis-local.iam.gserviceaccount.com",
+    ]
+    assert out["builder"].strip() == "oasis-local"
+    assert out["addresses"] == ""  # none, answered at once (no 501 for gcloud to retry)
+    assert "oasis-mgmt-internal" in out["firewalls"].split()
+    assert out["pools"].split() == ["default-pool", "oasis-h200-flex", "oasis-h200-spot"]
+    assert [p.rsplit("/", 1)[1] for p in out["images"].split()] == ["ray-base", "ray-server"]
+    assert out["builds"].split() == ["SUCCESS", "SUCCESS"]
+    assert len(out["objects"].split()) == 2
+    assert out["folders"].split() == [  # objects.list's delimiter folds them into prefixes
+        "gs://oasis-local-oasis-build/logs/",
+        "gs://oasis-local-oasis-build/source/",
+    ]
+    assert out["secrets"].split() == ["oasis-secrets"]

@@ -60,6 +60,7 @@ GCLOUD_APIS = {
     "cloudresourcemanager": "cloudresourcemanager/",
     "servicenetworking": "servicenetworking/",
     "binaryauthorization": "binaryauthorization/",
+    "iam": "iam/",
 }
 
 

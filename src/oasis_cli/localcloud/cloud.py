@@ -21,6 +21,7 @@ from oasis_cli.localcloud.gcp.compute import Compute
 from oasis_cli.localcloud.gcp.container import Container
 from oasis_cli.localcloud.gcp.echo import Echo
 from oasis_cli.localcloud.gcp.iam import IamAdmin, serve_iam
+from oasis_cli.localcloud.gcp.iamrest import IamRest
 from oasis_cli.localcloud.gcp.peering import ServiceNetworking
 from oasis_cli.localcloud.gcp.projects import ResourceManager, ServiceUsage
 from oasis_cli.localcloud.gcp.quotas import CloudQuotas
@@ -66,6 +67,7 @@ class LocalCloud:
             ArtifactRegistry(self.store, self.latency),
             Container(self.store, self.latency),
             SecretManager(self.store, self.latency),
+            IamRest(self.store, self.latency),
             ServiceNetworking(self.store, self.latency),
             CloudBuild(self.store, self.latency),
             BinaryAuthorization(self.store, self.latency),

@@ -18,6 +18,7 @@ from typing import Any
 
 from oasis_cli.localcloud.gcp import catalog
 from oasis_cli.localcloud.gcp import compute_rules as rules
+from oasis_cli.localcloud.gcp.compute_absent import unsimulated
 from oasis_cli.localcloud.gcp.compute_rules import BASE, NAME, relative
 from oasis_cli.localcloud.infra import operations
 from oasis_cli.localcloud.infra import world as world_tables
@@ -77,7 +78,7 @@ class Compute:
                     raise HttpError(501, f"{method.id} is not simulated by the local cloud")
                 return Response(200, catalog.get(world, collection, params))
             if collection not in COLLECTIONS:
-                raise HttpError(501, f"{method.id} is not simulated by the local cloud")
+                return unsimulated(self.api, method, collection, verb, params)
             region = params.get("region")
             if region is not None and region not in catalog.ZONES:
                 # Compute's answer for a zone it does not know, for a region

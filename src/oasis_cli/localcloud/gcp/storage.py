@@ -291,9 +291,25 @@ class Storage(RestService):
     def _list_objects(self, world: dict, params: dict, request: Request) -> Response:
         bucket = unquote(params["bucket"])
         self._bucket(world, bucket)
-        prefix = request.param("prefix") or ""
-        items = [o for n, o in sorted(self._objects(world, bucket).items()) if n.startswith(prefix)]
-        return Response(200, {"kind": "storage#objects", "items": items})
+        prefix, delimiter = request.param("prefix") or "", request.param("delimiter") or ""
+        items, prefixes = [], []
+        for name, record in sorted(self._objects(world, bucket).items()):
+            if not name.startswith(prefix):
+                continue
+            rest = name[len(prefix) :]
+            if delimiter and delimiter in rest:
+                # the JSON API's directory-like mode (objects.list `delimiter`): a name
+                # that holds the delimiter past the prefix is listed once, truncated
+                # after it, in `prefixes`
+                folded = prefix + rest[: rest.index(delimiter) + len(delimiter)]
+                if folded not in prefixes:
+                    prefixes.append(folded)
+                continue
+            items.append(record)
+        answer: dict[str, Any] = {"kind": "storage#objects", "items": items}
+        if prefixes:
+            answer["prefixes"] = prefixes
+        return Response(200, answer)
 
     def _object(self, world: dict, params: dict) -> tuple[str, str, dict[str, Any]]:
         bucket, name = unquote(params["bucket"]), unquote(params["object"])

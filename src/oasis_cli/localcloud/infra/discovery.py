@@ -71,6 +71,7 @@ class Method:
     request_schema: str | None
     parameters: dict[str, Any]
     name_path: Template  # path, whose `{+name}` parameters the handlers read
+    response_schema: str | None = None
 
 
 def _documents_dir() -> Path:
@@ -131,9 +132,15 @@ class Api:
                         request_schema=request,
                         parameters=method.get("parameters", {}),
                         name_path=Template(base + method["path"]),
+                        response_schema=method.get("response", {}).get("$ref"),
                     )
                 )
             self._collect(resource.get("resources", {}))
+
+    def kind_of(self, schema: str | None) -> str:
+        """The `kind` a schema's resources carry (its documented default)."""
+        kind = ((self.schemas.get(schema or "") or {}).get("properties") or {}).get("kind") or {}
+        return str(kind.get("default", ""))
 
     def route(self, http_method: str, path: str) -> tuple[Method, dict[str, str]] | None:
         """The method serving this request and its path parameters.
