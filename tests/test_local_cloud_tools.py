@@ -242,8 +242,8 @@ def test_gcloud_lists_and_describes_what_a_user_looks_at_on_this_platform(
     assert out["builder"].strip() == "oasis-local"
     assert out["addresses"] == ""  # none, answered at once (no 501 for gcloud to retry)
     assert "oasis-mgmt-internal" in out["firewalls"].split()
-    assert out["pools"].split() == ["default-pool", "oasis-h200-flex", "oasis-h200-spot"]
-    assert [p.rsplit("/", 1)[1] for p in out["images"].split()] == ["ray-base", "ray-server"]
+    assert sorted(out["pools"].split()) == ["default-pool", "oasis-h200-flex", "oasis-h200-spot"]
+    assert sorted(p.rsplit("/", 1)[1] for p in out["images"].split()) == ["ray-base", "ray-server"]
     assert out["builds"].split() == ["SUCCESS", "SUCCESS"]
     assert len(out["objects"].split()) == 2
     assert out["folders"].split() == [  # objects.list's delimiter folds them into prefixes

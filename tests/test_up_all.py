@@ -9,7 +9,7 @@ def test_up_all_builds_images_while_the_cluster_comes_up(
 ):
     from conftest import kube_objects
 
-    monkeypatch.setenv("OASIS_LOCAL_LATENCY_SCALE", "0.01")  # the cluster takes ~5 s
+    monkeypatch.setenv("OASIS_LOCAL_LATENCY_SCALE", "0.003")  # the cluster takes ~1.5 s
     result = oasis("--local", "up", "--all", "--yes")
     assert result.code == 0, result.stderr
     assert "up finished: 66 created, 1 updated" in result.stderr
