@@ -78,10 +78,10 @@ def run(ctx: Context, request: Request, announce: Callable[[str], None] = lambda
         return found
     probe = capacity.new_probe()
     try:
-        brought = True
+        brought = workers = True
         if request.gpus:
-            if request.nccl:
-                _timed(found, "ray workers", lambda: _workers(ctx, kube, request.gpus))
+            if request.nccl:  # the NCCL run needs a Ray worker per GPU node
+                workers = _timed(found, "ray workers", lambda: _workers(ctx, kube, request.gpus))
             brought = _timed(
                 found,
                 "gpu capacity",
@@ -92,7 +92,7 @@ def run(ctx: Context, request: Request, announce: Callable[[str], None] = lambda
         wait_s = INSTALLER_WAIT_S if request.gpus and brought else 0.0
         _timed(found, "gpu nodes", lambda: gpunodes.check(ctx, kube, wait_s))
         _timed(found, "data path", lambda: datapath.check(ctx, kube))
-        if request.nccl and brought and request.plot is not None:
+        if request.nccl and brought and workers and request.plot is not None:
             capacity.remove(kube, ctx, probe)  # the nodes stay; the job's workers take them
             plot = request.plot
 
