@@ -53,9 +53,12 @@ def runner(oasis, port: int) -> Callable[..., str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDSDK_")}
     env.update(settings)
 
-    def run(*command: str, fails: bool = False) -> str:
-        """The tool's stdout; with `fails`, its stderr, and it must fail."""
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    def run(*command: str, fails: bool = False, extra: dict[str, str] | None = None) -> str:
+        """The tool's stdout; with `fails`, its stderr, and it must fail. `extra` adds
+        to the environment."""
+        done = subprocess.run(
+            command, capture_output=True, text=True, env={**env, **(extra or {})}, timeout=120
+        )
         if fails:
             assert done.returncode != 0, done.stdout
             return done.stderr
@@ -251,3 +254,30 @@ def test_gcloud_lists_and_describes_what_a_user_looks_at_on_this_platform(
         "gs://oasis-local-oasis-build/source/",
     ]
     assert out["secrets"].split() == ["oasis-secrets"]
+
+
+@needs
+@pytest.mark.skipif(
+    shutil.which("gke-gcloud-auth-plugin") is None, reason="gke-gcloud-auth-plugin is not installed"
+)
+def test_get_credentials_writes_a_kubeconfig_kubectl_uses_through_the_auth_plugin(
+    deployed, oasis, cloud_dir, tmp_path
+):
+    fresh = {"KUBECONFIG": str(tmp_path / "from-gcloud")}
+    with serving(oasis, cloud_dir) as run:
+        run(
+            "gcloud",
+            "container",
+            "clusters",
+            "get-credentials",
+            "oasis-h200",
+            "--region=us-south1",
+            extra=fresh,
+        )
+        config = json.loads(run("kubectl", "config", "view", "-o", "json", extra=fresh))
+        namespaces = run("kubectl", "get", "namespaces", extra=fresh)
+    (user,) = config["users"]
+    assert user["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"  # as on GKE
+    assert config["current-context"] == "gke_oasis-local_us-south1_oasis-h200"
+    assert namespaces.split()[:3] == ["NAME", "STATUS", "AGE"]
+    assert "kube-system" in namespaces

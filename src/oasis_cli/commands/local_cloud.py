@@ -67,19 +67,26 @@ GCLOUD_APIS = {
 def env(opts: Options, *, port: int) -> None:
     """The shell settings that point gcloud, kubectl and oasis at `local-cloud serve`
     on `port`: `eval "$(oasis local-cloud env)"`. gcloud gets a throwaway config
-    directory with the project set and credentials off (the local cloud takes none);
-    kubectl a kubeconfig with a context per simulated cluster."""
+    directory with the project set and a placeholder access token (the local cloud
+    takes any bearer token; a token rather than credentials turned off lets
+    gke-gcloud-auth-plugin get one, so the kubeconfig `gcloud container clusters
+    get-credentials` writes works); kubectl a kubeconfig with a context per
+    simulated cluster."""
     import shlex
 
+    from oasis_cli.kube.client import LOCAL_TOKEN
     from oasis_cli.ledger import private_dir
     from oasis_cli.localcloud.cloud import endpoints_at
     from oasis_cli.session import LOCAL_PROJECT
 
+    config = private_dir(opts.state_root / "gcloud").resolve()
+    token = config / "local-access-token"
+    token.write_text(LOCAL_TOKEN + "\n")  # a placeholder, not a credential
     settings = {
         "OASIS_ENDPOINTS": json.dumps(endpoints_at(port, port + 1, port + 2)),
-        "CLOUDSDK_CONFIG": str(private_dir(opts.state_root / "gcloud").resolve()),
+        "CLOUDSDK_CONFIG": str(config),
         "CLOUDSDK_CORE_PROJECT": LOCAL_PROJECT,
-        "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
+        "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token),
         "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
         **{
             f"CLOUDSDK_API_ENDPOINT_OVERRIDES_{api.upper()}": f"http://127.0.0.1:{port}/{path}"
