@@ -11,11 +11,13 @@ interrupted (Ctrl-C), so nothing it started keeps running.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,32 +69,54 @@ def package(directory: Path) -> tuple[str, bytes]:
     return f"gcs://_ray_pkg_{hashlib.sha1(data).hexdigest()[:16]}.zip", data
 
 
+def _until(deadline: float, call: Callable[[], Any]) -> Any:
+    """`call()`, again while its connection drops before an answer (a port-forward
+    stream that failed, a dashboard still starting) until `deadline`."""
+    while True:
+        try:
+            return call()
+        except (OSError, http.client.HTTPException):
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(1.0)
+
+
 def submit(
     base: str,
     entrypoint: str,
     runtime_env: dict[str, Any],
     working_dir: Path | None,
 ) -> str:
-    """Submit a job; returns its submission id."""
+    """Submit a job; returns its submission id.
+
+    The id is chosen here, so a submit whose answer was lost can be sent again: the
+    Jobs API refuses a second job of that id ("already exists"), which means the
+    first was accepted."""
+    deadline = time.monotonic() + AGENT_WAIT_S
     env = dict(runtime_env)
     if working_dir is not None:
         uri, data = package(working_dir)
         name = uri.removeprefix("gcs://")
-        if _call(base, "GET", f"/api/packages/gcs/{name}") is None:
-            _call(base, "PUT", f"/api/packages/gcs/{name}", data=data)
+        if _until(deadline, lambda: _call(base, "GET", f"/api/packages/gcs/{name}")) is None:
+            _until(deadline, lambda: _call(base, "PUT", f"/api/packages/gcs/{name}", data=data))
         env["working_dir"] = uri
-    body = {"entrypoint": entrypoint, "runtime_env": env}
-    deadline = time.monotonic() + AGENT_WAIT_S
+    submission = f"oasis-{uuid.uuid4().hex[:16]}"
+    body = {"entrypoint": entrypoint, "runtime_env": env, "submission_id": submission}
     while True:
         try:
             answer = _call(base, "POST", "/api/jobs/", body)
-            return str(answer["submission_id"])
+            return str(answer.get("submission_id") or submission)
         except JobError as exc:
+            if "already exists" in exc.message:
+                return submission  # an earlier attempt was accepted; its answer was lost
             # a head that has just started serves its dashboard before its job agent:
             # Ray answers 500 "No available agent to submit job, please try again later."
             if "No available agent" not in exc.message or time.monotonic() > deadline:
                 raise
-            time.sleep(1.0)
+        except (OSError, http.client.HTTPException):
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(1.0)
 
 
 @dataclass(frozen=True)
