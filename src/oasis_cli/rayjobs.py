@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 FINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 AGENT_WAIT_S = 60.0
+DROP_RETRIES, DROP_PAUSE_S = 2, 0.25
 
 
 class JobError(OasisError):
@@ -69,16 +70,17 @@ def package(directory: Path) -> tuple[str, bytes]:
     return f"gcs://_ray_pkg_{hashlib.sha1(data).hexdigest()[:16]}.zip", data
 
 
-def _until(deadline: float, call: Callable[[], Any]) -> Any:
-    """`call()`, again while its connection drops before an answer (a port-forward
-    stream that failed, a dashboard still starting) until `deadline`."""
-    while True:
+def _again(call: Callable[[], Any]) -> Any:
+    """`call()`, sent again (DROP_RETRIES times, a moment apart) when its connection
+    drops before an answer: a port-forward stream can fail once; a dashboard that
+    does not answer at all fails at once, not after a minute."""
+    for attempt in range(DROP_RETRIES + 1):
         try:
             return call()
         except (OSError, http.client.HTTPException):
-            if time.monotonic() > deadline:
+            if attempt == DROP_RETRIES:
                 raise
-        time.sleep(1.0)
+        time.sleep(DROP_PAUSE_S)
 
 
 def submit(
@@ -97,14 +99,14 @@ def submit(
     if working_dir is not None:
         uri, data = package(working_dir)
         name = uri.removeprefix("gcs://")
-        if _until(deadline, lambda: _call(base, "GET", f"/api/packages/gcs/{name}")) is None:
-            _until(deadline, lambda: _call(base, "PUT", f"/api/packages/gcs/{name}", data=data))
+        if _again(lambda: _call(base, "GET", f"/api/packages/gcs/{name}")) is None:
+            _again(lambda: _call(base, "PUT", f"/api/packages/gcs/{name}", data=data))
         env["working_dir"] = uri
     submission = f"oasis-{uuid.uuid4().hex[:16]}"
     body = {"entrypoint": entrypoint, "runtime_env": env, "submission_id": submission}
     while True:
         try:
-            answer = _call(base, "POST", "/api/jobs/", body)
+            answer = _again(lambda: _call(base, "POST", "/api/jobs/", body))
             return str(answer.get("submission_id") or submission)
         except JobError as exc:
             if "already exists" in exc.message:
@@ -112,9 +114,6 @@ def submit(
             # a head that has just started serves its dashboard before its job agent:
             # Ray answers 500 "No available agent to submit job, please try again later."
             if "No available agent" not in exc.message or time.monotonic() > deadline:
-                raise
-        except (OSError, http.client.HTTPException):
-            if time.monotonic() > deadline:
                 raise
         time.sleep(1.0)
 
