@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oasis_cli.errors import OasisError, PreflightError
+from oasis_cli.errors import ConfigError, OasisError, PreflightError
 from oasis_cli.sources import files
 
 if TYPE_CHECKING:
@@ -39,6 +39,19 @@ DROP_RETRIES, DROP_PAUSE_S = 2, 0.25
 
 class JobError(OasisError):
     """The dashboard refused a call."""
+
+
+def runtime_env(path: Path) -> dict[str, Any]:
+    """A Ray runtime env from a YAML file (`ray submit --runtime-env`, the examples')."""
+    import yaml
+
+    try:
+        env = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"--runtime-env {path}: {exc}") from None
+    if not isinstance(env, dict):
+        raise ConfigError(f"--runtime-env {path}: must be a mapping")
+    return env
 
 
 def _call(base: str, method: str, path: str, body: Any = None, data: bytes | None = None) -> Any:

@@ -140,10 +140,9 @@ def open_session(
         cloud.check_credentials()  # one clear message at once, before anything else
         cluster = deployment.config.cluster
         if detect_ip and not cluster.authorized_networks:
-            from oasis_cli.gcp.publicip import detect
+            from oasis_cli.gcp.publicip import caller
 
-            url = endpoints.get("echo", cluster.ip_echo_url)
-            detected = detect(url, cluster.ip_echo_timeout_s)
+            detected = caller(endpoints, cluster)
             deployment = replace(deployment, detected_networks=(detected,))
         if read_only:
             path = options.state_root / deployment.name / "ledger.json"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from oasis_cli import deploy, graphs, rayjobs
 from oasis_cli.commands.outcome import finish
@@ -130,20 +129,6 @@ def dashboard(opts: Options, *, port: int, open_browser: bool) -> None:
         opts.stderr.print("stopped.")
 
 
-def _runtime_env(path: Path | None) -> dict[str, Any]:
-    import yaml
-
-    if path is None:
-        return {}
-    try:
-        env = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"--runtime-env {path}: {exc}") from None
-    if not isinstance(env, dict):
-        raise ConfigError(f"--runtime-env {path}: must be a mapping")
-    return env
-
-
 def submit(
     opts: Options,
     command: list[str],
@@ -159,7 +144,7 @@ def submit(
 
     if not command:
         raise ConfigError("ray submit: no command", hint="e.g. oasis ray submit -- python train.py")
-    env = _runtime_env(runtime_env)
+    env = {} if runtime_env is None else rayjobs.runtime_env(runtime_env)
     if working_dir is not None and not working_dir.is_dir():
         raise ConfigError(f"--working-dir {working_dir}: not a directory")
     with open_session(opts, "ray-submit", read_only=True, detect_ip=False) as context:

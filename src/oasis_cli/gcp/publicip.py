@@ -6,10 +6,18 @@ import ipaddress
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+from typing import Any
 
 from oasis_cli.errors import PreflightError
 
 ATTEMPTS = 3
+
+
+def caller(endpoints: Mapping[str, str], settings: Any) -> str:
+    """The caller's address as `detect` finds it, from the local cloud's echo service
+    when there is one, else from `cluster.ip_echo_url` (`settings` is `cluster`)."""
+    return detect(endpoints.get("echo", settings.ip_echo_url), settings.ip_echo_timeout_s)
 
 
 def detect(url: str, timeout_s: float) -> str:

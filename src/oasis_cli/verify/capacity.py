@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from oasis_cli.resources.nodepools import CLASS_LABEL
 from oasis_cli.verify.outcome import Failed
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from oasis_cli.session import Context
 
 PROBE_LABEL = "oasis.dev/verify-probe"
-CLASS_LABEL = "cloud.google.com/compute-class"
 POOL_LABEL = "cloud.google.com/gke-nodepool"
 POLL_S = 2.0
 
@@ -182,10 +182,8 @@ def _why(kube: Kube, namespace: str, pods: list[str]) -> str:
     return said[-1] if said else "the autoscaler gave no reason yet"
 
 
-def remove(kube: Kube | None, ctx: Context, probe: Probe) -> None:
+def remove(kube: Kube, ctx: Context, probe: Probe) -> None:
     """Delete the probe's pods (all of this run's, whatever happened)."""
-    if kube is None:
-        return
     namespace = ctx.deployment.config.ray.namespace
     for pod in kube.list("v1", "Pod", namespace, f"{PROBE_LABEL}={probe.run}"):
         kube.delete("v1", "Pod", pod["metadata"]["name"], namespace)

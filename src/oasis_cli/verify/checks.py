@@ -39,14 +39,14 @@ def _resources(ctx: Context) -> str:
 def _gpu_pools(ctx: Context) -> str:
     from google.api_core import exceptions
 
+    from oasis_cli.kube.client import cluster_path
+
     d = ctx.deployment
     client = ctx.cloud.container()
     problems, seen = [], []
     for entry in d.config.gpu.capacity:
         pool = d.pool_name(entry)
-        name = (
-            f"projects/{d.project}/locations/{d.region}/clusters/{d.names.cluster}/nodePools/{pool}"
-        )
+        name = f"{cluster_path(d.project, d.region, d.names.cluster)}/nodePools/{pool}"
         try:
             found = client.get_node_pool(name=name)
         except exceptions.NotFound:
@@ -94,16 +94,14 @@ def _caller_vs_authorized(ctx: Context) -> tuple[str, bool]:
     networks (GKE drops other callers' connections): (what to say, inside)."""
     import ipaddress
 
-    from oasis_cli.gcp.publicip import detect
+    from oasis_cli.gcp.publicip import caller
+    from oasis_cli.kube.client import cluster_path
 
     d = ctx.deployment
-    settings = d.config.cluster
     try:
-        mine = detect(
-            ctx.cloud.endpoints.get("echo", settings.ip_echo_url), settings.ip_echo_timeout_s
-        )
+        mine = caller(ctx.cloud.endpoints, d.config.cluster)
         live = ctx.cloud.container().get_cluster(
-            name=f"projects/{d.project}/locations/{d.region}/clusters/{d.names.cluster}"
+            name=cluster_path(d.project, d.region, d.names.cluster)
         )
     except Exception as exc:  # the API check's own failure says enough already
         return f"(could not compare your address with the authorized networks: {exc})", True

@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from oasis_cli.resources.nodepools import CLASS_LABEL
 from oasis_cli.verify.outcome import Failed, Warned
 
 if TYPE_CHECKING:
     from oasis_cli.kube.client import Kube
     from oasis_cli.session import Context
 
-CLASS_LABEL = "cloud.google.com/compute-class"
 INSTALLER = "k8s-app=nccl-rdma-installer"
 
 

@@ -70,8 +70,6 @@ def run(
     ctx: Context, kube: Kube, nodes: int, grading: Grading, plot: Path
 ) -> tuple[str, dict[str, Any]]:
     """Run the example, grade it and plot it: (detail, the figures for the report)."""
-    import yaml
-
     from oasis_cli import rayjobs
     from oasis_cli.sources import shipped
     from oasis_cli.verify.plot import draw
@@ -79,7 +77,7 @@ def run(
     d = ctx.deployment
     per_node, cpu = d.config.gpu.count, ctx.cloud.anonymous
     example = shipped("examples", "nccl")
-    env = yaml.safe_load((example / "runtime_env.yaml").read_text()) or {}
+    env = rayjobs.runtime_env(example / "runtime_env.yaml")
     job, ended = rayjobs.run(
         kube, d, shlex.join(command(nodes, per_node, cpu)), env, example, lambda text: None
     )

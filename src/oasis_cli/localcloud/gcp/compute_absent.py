@@ -4,7 +4,7 @@ has none."""
 
 from __future__ import annotations
 
-from oasis_cli.localcloud.gcp.compute_rules import BASE
+from oasis_cli.localcloud.gcp.compute_rules import BASE, not_found
 from oasis_cli.localcloud.infra.discovery import Api, Method
 from oasis_cli.localcloud.infra.http import HttpError, Response
 
@@ -42,7 +42,5 @@ def unsimulated(api: Api, method: Method, collection: str, verb: str, params: di
         )
     if verb == "get":
         name = next((v for k, v in params.items() if k not in ("project", "region", "zone")), "")
-        raise HttpError(
-            404, f"The resource '{where}/{collection}/{name}' was not found", "notFound"
-        )
+        raise not_found(f"{where}/{collection}/{name}")
     raise HttpError(501, f"{method.id} is not simulated by the local cloud")

@@ -4,7 +4,8 @@ service keeps (the client library oasis uses speaks gRPC only; gcloud speaks RES
 
 Answers are the v1 discovery document's `ServiceAccount` in JSON (camelCase), with
 IAM's eventual consistency (an account is listed once readable) and IAM's REST
-words for a missing account (404 NOT_FOUND "Unknown service account"). Changing
+words for a missing account: 404 NOT_FOUND "Unknown service account", as a `gcloud
+--log-http` capture of IAM's answer and navikt/knorten's IAM test fixture show it. Changing
 accounts stays on gRPC: a REST create or delete is not simulated.
 """
 

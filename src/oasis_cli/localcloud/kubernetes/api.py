@@ -214,11 +214,13 @@ def handle(cluster: dict[str, Any], kube: KubeWorld, call: Call, env: Env) -> tu
     if call.method == "GET" and call.subresource == "log":
         return 200, _log(kube, call, env)
     if call.method == "GET" and tables.wanted(call.accept):
-        found = (
-            kube.list(kind, call.namespace, call.query.get("labelSelector", ""))
-            if not call.name
-            else [kube.get(kind, call.namespace, call.name) or _missing(kind, call.name)]
-        )
+        if call.name:
+            one = kube.get(kind, call.namespace, call.name)
+            if one is None:
+                raise _not_found(kind, call.name)
+            found = [one]
+        else:
+            found = kube.list(kind, call.namespace, call.query.get("labelSelector", ""))
         revision = str(kube.state["resourceVersion"])
         include = call.query.get("includeObject", "Metadata")
         return 200, tables.render(kind.kind, [public(o) for o in found], include, revision)
@@ -266,10 +268,6 @@ def handle(cluster: dict[str, Any], kube: KubeWorld, call: Call, env: Env) -> tu
             "details": {"name": call.name, "kind": kind.plural},
         }
     raise KubeError(405, f"method {call.method} is not allowed")
-
-
-def _missing(kind: Kind, name: str) -> dict[str, Any]:
-    raise _not_found(kind, name)
 
 
 def _log(kube: KubeWorld, call: Call, env: Env) -> str:

@@ -45,6 +45,7 @@ from oasis_cli.localcloud.infra.http import Latency
 from oasis_cli.localcloud.infra.rest import timestamp
 from oasis_cli.localcloud.infra.store import Store
 from oasis_cli.localcloud.kubernetes import nodes
+from oasis_cli.localcloud.kubernetes.gkecontrollers import CLASS_LABEL
 from oasis_cli.localcloud.kubernetes.objects import BY_KIND, POD, KubeWorld, stamp
 from oasis_cli.localcloud.kubernetes.scheduling import (
     NODE,
@@ -59,7 +60,6 @@ from oasis_cli.localcloud.kubernetes.scheduling import (
 SCALE_UP_S, STOCKOUT_S, BACKOFF_S, UNNEEDED_S = 180.0, 30.0, 300.0, 600.0
 MIN_BACKOFF_S = 5.0
 STOCKOUT = "ZONE_RESOURCE_POOL_EXHAUSTED"
-CLASS_LABEL = "cloud.google.com/compute-class"
 EVENT = BY_KIND["Event"]
 
 

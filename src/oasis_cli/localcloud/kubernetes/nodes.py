@@ -157,8 +157,8 @@ def _node(
             "allocatable": allocatable,
             "conditions": [ready],
             # every field of core/v1 NodeSystemInfo is required (generated clients
-            # refuse a node without them); the versions are COS's and containerd's
-            # kind, the IDs derived from the node's name
+            # refuse a node without them); the kernel and containerd versions are
+            # stand-ins of ours of the kind COS reports, the IDs derived from the name
             "nodeInfo": {
                 "machineID": _hex(name, "machine", length=32),
                 "systemUUID": _hex(name, "uuid", length=32),

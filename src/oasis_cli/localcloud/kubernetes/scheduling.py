@@ -27,9 +27,10 @@ from typing import Any
 
 from oasis_cli.localcloud.infra.http import Latency
 from oasis_cli.localcloud.infra.rest import timestamp
+from oasis_cli.localcloud.kubernetes.nodes import GPU
 from oasis_cli.localcloud.kubernetes.objects import BY_KIND, POD, KubeWorld, stamp
 
-GPU = "nvidia.com/gpu"
+# stand-ins of ours, scaled by the latency: no source gives these durations
 POD_START_S = 5.0  # a bound pod's containers start (image already on the node)
 INSTALLER_START_S = 20.0  # the gIB installer's init container copies the plugin, then pause
 NODE = BY_KIND["Node"]
