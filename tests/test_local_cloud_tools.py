@@ -41,9 +41,8 @@ def serving(oasis, cloud_dir) -> Iterator[Callable[..., str]]:
     """The local cloud served on stable ports, and a runner of tools with the settings
     `local-cloud env` prints for them (it returns their stdout)."""
     port = free_ports()
-    run = runner(oasis, port)
-    with LocalCloud(cloud_dir, port=port):
-        yield run
+    with LocalCloud(cloud_dir, port=port):  # started first: it gives clusters their ports
+        yield runner(oasis, port)
 
 
 def runner(oasis, port: int) -> Callable[..., str]:
@@ -65,15 +64,13 @@ def runner(oasis, port: int) -> Callable[..., str]:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
+    run.env = env  # type: ignore[attr-defined]
     return run
 
 
 @needs
 def test_gcloud_and_kubectl_work_against_local_cloud_serve(deployed, oasis, cloud_dir):
-    port = free_ports()
-    run = runner(oasis, port)
-
-    with LocalCloud(cloud_dir, port=port):
+    with serving(oasis, cloud_dir) as run:
         networks = run("gcloud", "compute", "networks", "list", "--format=value(name)")
         assert networks.split() == ["oasis-mgmt-net", "oasis-primary-net", "oasis-rdma-net"]
         subnets = run("gcloud", "compute", "networks", "subnets", "list", "--format=value(name)")
@@ -281,3 +278,191 @@ def test_get_credentials_writes_a_kubeconfig_kubectl_uses_through_the_auth_plugi
     assert config["current-context"] == "gke_oasis-local_us-south1_oasis-h200"
     assert namespaces.split()[:3] == ["NAME", "STATUS", "AGE"]
     assert "kube-system" in namespaces
+
+
+def kubectl_of(version: str | None) -> str | None:
+    """kubectl itself, or the binary of one minor version beside it (gcloud's
+    component ships kubectl.1.27 ... kubectl.1.33); None where it is not installed."""
+    found = shutil.which("kubectl")
+    if found is None or version is None:
+        return found
+    versioned = os.path.join(os.path.dirname(os.path.realpath(found)), f"kubectl.{version}")
+    return versioned if os.access(versioned, os.X_OK) else None
+
+
+@contextlib.contextmanager
+def dashboard_stand_in(cloud_dir) -> Iterator[None]:
+    """A stand-in for the Ray head's dashboard (an HTTP server answering
+    /api/version), put behind the head pod as a real head would be."""
+    import http.server
+    import threading
+
+    from oasis_cli.localcloud.infra.store import Store
+
+    from conftest import CLUSTER
+
+    class Dashboard(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"ray_version": "stand-in", "path": self.path}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Dashboard)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with Store(cloud_dir).transaction() as world:
+        for obj in world["kubernetes"][CLUSTER]["objects"].values():
+            if obj["kind"] == "RayCluster":
+                obj["_private"]["ray"] = {"ports": {"dashboard": server.server_address[1]}}
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def port_forward(kubectl: str, env: dict[str, str], *args: str) -> Iterator[subprocess.Popen]:
+    """`kubectl port-forward ARGS` running until it says it forwards."""
+    process = subprocess.Popen(
+        [kubectl, "port-forward", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("Forwarding from 127.0.0.1:"), (line, process.stderr.read())
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@needs
+@pytest.mark.parametrize(
+    "version", [None, "1.30"], ids=["spdy-in-websocket", "spdy-upgrade-kubectl-1.30"]
+)
+def test_kubectl_port_forward_of_the_guide_serves_the_dashboard(
+    version, ray_deployed, oasis, cloud_dir
+):
+    """The guide's `kubectl port-forward svc/ray-dashboard-service 8265:8265`, on a
+    free local port: kubectl 1.31+ tunnels SPDY in a WebSocket, 1.30 upgrades to
+    SPDY itself; both reach what listens behind the head pod, several connections
+    over one tunnel."""
+    from urllib.request import urlopen
+
+    kubectl = kubectl_of(version)
+    if kubectl is None:
+        pytest.skip(f"kubectl {version} is not installed")
+    local = free_ports(1)
+    with dashboard_stand_in(cloud_dir), serving(oasis, cloud_dir) as run:
+        env = run.env  # type: ignore[attr-defined]
+        with port_forward(kubectl, env, "svc/ray-dashboard-service", f"{local}:8265"):
+            answers = [
+                json.loads(
+                    urlopen(f"http://127.0.0.1:{local}/api/version?n={n}", timeout=10).read()
+                )
+                for n in range(3)
+            ]
+    assert [a["path"] for a in answers] == [f"/api/version?n={n}" for n in range(3)]
+
+
+@needs
+def test_kubectl_port_forward_to_a_port_nothing_listens_on_says_so(ray_deployed, oasis, cloud_dir):
+    """kubelet writes a failed dial on the stream pair's error stream; kubectl shows it."""
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    local = free_ports(1)
+    with serving(oasis, cloud_dir) as run:
+        pod = run("kubectl", "get", "pods", "-o", "name").split()[0]
+        with port_forward("kubectl", run.env, pod, f"{local}:9999") as process:  # type: ignore[attr-defined]
+            with pytest.raises((URLError, ConnectionError)):
+                urlopen(f"http://127.0.0.1:{local}/", timeout=10)
+            process.terminate()
+            error = process.stderr.read()
+    assert "error forwarding port 9999 to pod ray-cluster-ccc-head-" in error
+
+
+SERVICE_BY_ANOTHER = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: ray-dashboard-service
+  namespace: default
+  labels: {oasis-deployment: someone-else}
+spec:
+  ports: [{name: dashboard, port: 8265, targetPort: 8265, protocol: TCP}]
+"""
+
+
+@needs
+def test_kubectl_writes_as_the_api_server_lets_it(ray_deployed, oasis, cloud_dir, tmp_path):
+    """kubectl's own validation (OpenAPI v2 and v3) passes; another field manager's
+    server-side apply of an oasis object is a conflict until forced; client-side
+    apply, label, annotate and patch work; the cluster answers at its host root."""
+    manifest = tmp_path / "service.yaml"
+    manifest.write_text(SERVICE_BY_ANOTHER)
+    configmap = tmp_path / "configmap.yaml"
+    configmap.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: probe, namespace: default}\n"
+        "data: {mode: train}\n"
+    )
+    with serving(oasis, cloud_dir) as run:
+        api = json.loads(run("kubectl", "get", "--raw", "/api"))
+        v3 = json.loads(run("kubectl", "get", "--raw", "/openapi/v3"))
+        refused = run("kubectl", "apply", "--server-side", "-f", str(manifest), fails=True)
+        kept = run("kubectl", "get", "svc", "ray-dashboard-service", "-o", "json")
+        created = run("kubectl", "apply", "-f", str(configmap))
+        configmap.write_text(configmap.read_text().replace("train", "serve"))
+        changed = run("kubectl", "apply", "-f", str(configmap))
+        run("kubectl", "label", "configmap", "probe", "team=ml")
+        run("kubectl", "annotate", "raycluster", "ray-cluster-ccc", "oasis.dev/note=hi")
+        run("kubectl", "patch", "configmap", "probe", "--type=json", "-p",
+            '[{"op": "add", "path": "/data/size", "value": "8"}]')  # fmt: skip
+        probe = json.loads(
+            run("kubectl", "get", "configmap", "probe", "-o", "json", "--show-managed-fields")
+        )
+        note = run("kubectl", "get", "raycluster", "ray-cluster-ccc",
+                   "-o", "jsonpath={.metadata.annotations.oasis\\.dev/note}")  # fmt: skip
+        forced = run("kubectl", "apply", "--server-side", "--force-conflicts", "-f", str(manifest))
+        taken = json.loads(
+            run(
+                "kubectl",
+                "get",
+                "svc",
+                "ray-dashboard-service",
+                "-o",
+                "json",
+                "--show-managed-fields",
+            )
+        )
+    assert api["kind"] == "APIVersions"
+    assert "api/v1" in v3["paths"] and "apis/ray.io/v1" in v3["paths"]
+    assert (
+        'Apply failed with 1 conflict: conflict with "oasis": .metadata.labels.oasis-deployment'
+        in refused
+    )
+    assert json.loads(kept)["metadata"]["labels"]["oasis-deployment"] == "oasis"
+    assert created.strip() == "configmap/probe created"
+    assert changed.strip() == "configmap/probe configured"
+    assert probe["data"] == {"mode": "serve", "size": "8"}
+    assert probe["metadata"]["labels"] == {"team": "ml"}
+    assert {e["manager"] for e in probe["metadata"]["managedFields"]} == {
+        "kubectl-client-side-apply",
+        "kubectl-label",
+        "kubectl-patch",
+    }
+    assert note == "hi"
+    assert forced.strip() == "service/ray-dashboard-service serverside-applied"
+    assert taken["metadata"]["labels"]["oasis-deployment"] == "someone-else"
+    owners = {e["manager"] for e in taken["metadata"]["managedFields"]}
+    assert owners == {"oasis", "kubectl"}

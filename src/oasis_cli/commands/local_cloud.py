@@ -83,7 +83,7 @@ def env(opts: Options, *, port: int) -> None:
     token = config / "local-access-token"
     token.write_text(LOCAL_TOKEN + "\n")  # a placeholder, not a credential
     settings = {
-        "OASIS_ENDPOINTS": json.dumps(endpoints_at(port, port + 1, port + 2)),
+        "OASIS_ENDPOINTS": json.dumps(endpoints_at(port, port + 2)),
         "CLOUDSDK_CONFIG": str(config),
         "CLOUDSDK_CORE_PROJECT": LOCAL_PROJECT,
         "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token),
@@ -93,34 +93,34 @@ def env(opts: Options, *, port: int) -> None:
             for api, path in GCLOUD_APIS.items()
         },
     }
-    kubeconfig = _kubeconfig(opts, port)
-    if kubeconfig is not None:
-        settings["KUBECONFIG"] = str(kubeconfig)
+    settings["KUBECONFIG"] = str(_kubeconfig(opts))
     for name, value in settings.items():
         print(f"export {name}={shlex.quote(value)}")
 
 
-def _kubeconfig(opts: Options, port: int) -> Path | None:
-    """A kubeconfig with a context per simulated cluster (the last one current), for
-    the Kubernetes API on port+1; None while there is no cluster."""
+def _kubeconfig(opts: Options) -> Path:
+    """The kubeconfig for kubectl, with a context per simulated cluster `local-cloud
+    serve` has given a port (the last one current); `gcloud container clusters
+    get-credentials` adds to it."""
     from oasis_cli.kube.client import Endpoint
     from oasis_cli.kube.kubeconfig import write
     from oasis_cli.localcloud.infra import world as world_tables
     from oasis_cli.localcloud.infra.store import Store
     from oasis_cli.localcloud.infra.tls import ca_certificate
 
+    target = (opts.state_root / "kubeconfig").resolve()
     if not (opts.local_cloud_dir / "state.json").exists():
-        return None
-    clusters = world_tables.CLUSTERS.rows(Store(opts.local_cloud_dir).read())
-    if not clusters:
-        return None
-    target = opts.state_root / "kubeconfig"
-    ca = ca_certificate(opts.local_cloud_dir)
-    for path in sorted(clusters):
+        return target
+    world = Store(opts.local_cloud_dir).read()
+    clusters = world_tables.CLUSTERS.rows(world)
+    ports = world_tables.KUBE_PORTS.rows(world)
+    served = sorted(path for path in clusters if path in ports)
+    ca = ca_certificate(opts.local_cloud_dir) if served else b""
+    for path in served:
         _, project, _, location, _, name = path.split("/")
-        server = f"https://127.0.0.1:{port + 1}/k8s/{project}/{location}/{name}"
+        server = f"https://127.0.0.1:{ports[path]}"
         write(target, project, location, name, Endpoint(server, ca), local=True)
-    return target.resolve()
+    return target
 
 
 def list_resources(opts: Options) -> None:

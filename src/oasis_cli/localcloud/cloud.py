@@ -45,9 +45,10 @@ from oasis_cli.localcloud.kubernetes.server import KubeServer
 class LocalCloud:
     """The simulated Google Cloud, served on 127.0.0.1 from a state directory.
 
-    With `port` P the endpoints are stable: HTTP on P, the clusters' Kubernetes API
-    (TLS) on P+1, IAM Admin (gRPC) on P+2, so a kubeconfig or an exported
-    OASIS_ENDPOINTS outlives the command that wrote it; with 0, any free ports."""
+    With `port` P the endpoints are stable: HTTP on P, IAM Admin (gRPC) on P+2 and
+    each cluster's Kubernetes API (TLS) on P+1, P+3, ... (`KubeServer`), so a
+    kubeconfig or an exported OASIS_ENDPOINTS outlives the command that wrote it;
+    with 0, any free ports."""
 
     def __init__(self, directory: Path, *, latency_scale: float = 0.0, port: int = 0) -> None:
         self.store = Store(directory)
@@ -56,7 +57,7 @@ class LocalCloud:
         self.iam = IamAdmin(self.store, self.latency)
         self._front = HttpFront(self.store, self.dispatch, port)
         self._grpc = serve_iam(self.store, self.iam, port + 2 if port else 0)
-        self.kube = KubeServer(self.store, self.latency, self.advance, port + 1 if port else 0)
+        self.kube = KubeServer(self.store, self.latency, self.advance, port)
 
     def _services(self) -> dict[str, Service]:
         services: list[Any] = [
@@ -98,7 +99,7 @@ class LocalCloud:
         self._grpc.start()
         self.kube.start()
         container = self.services["container"]
-        container.kube_address = self.kube.address  # type: ignore[attr-defined]
+        container.kube_endpoint = self.kube.endpoint  # type: ignore[attr-defined]
         return self
 
     def stop(self) -> None:
@@ -122,7 +123,7 @@ class LocalCloud:
 
     @property
     def endpoints(self) -> dict[str, str]:
-        return endpoints_at(self.port, self.kube.port, self._grpc.port, self.services)
+        return endpoints_at(self.port, self._grpc.port, self.services)
 
     def dispatch(self, request: Request, service_name: str) -> Response:
         """One request in one transaction: advance the world (committed even if the
@@ -162,11 +163,9 @@ SERVICE_NAMES = (
 """The services `_services()` builds, by the path segment each is served under."""
 
 
-def endpoints_at(
-    http: int, kube: int, iam: int, services: Iterable[str] = SERVICE_NAMES
-) -> dict[str, str]:
-    """Each service's endpoint for a cloud on these ports (OASIS_ENDPOINTS)."""
+def endpoints_at(http: int, iam: int, services: Iterable[str] = SERVICE_NAMES) -> dict[str, str]:
+    """Each service's endpoint for a cloud on these ports (OASIS_ENDPOINTS); a
+    cluster's Kubernetes API is its GKE `endpoint`."""
     endpoints = {name: f"http://127.0.0.1:{http}/{name}" for name in services}
     endpoints["iam"] = f"127.0.0.1:{iam}"  # gRPC: a host:port target
-    endpoints["kubernetes"] = f"https://127.0.0.1:{kube}/k8s"
     return endpoints

@@ -31,19 +31,22 @@ CLUSTER_S, POOL_S = 480.0, 180.0
 class Container(RestService):
     api_name, api_version, service = "container", "v1", "container"
     tables = {"clusters": "container#cluster"}
-    kube_address = "203.0.113.10"  # the local cloud's Kubernetes API, once it serves
+
+    @staticmethod
+    def kube_endpoint(cluster_path: str) -> str:
+        """The cluster's Kubernetes API; the running cloud's `KubeServer.endpoint`."""
+        return "203.0.113.10"  # TEST-NET-3, while nothing serves (`local-cloud ls`)
 
     def _view(self, path: str, cluster: dict[str, Any]) -> dict[str, Any]:
         """A cluster as GET returns it: its endpoint is this cloud's Kubernetes API;
         `location`, the deprecated `zone` (which gcloud's list shows as LOCATION) and
         `selfLink` as the container v1 Cluster resource has them."""
-        _, project, _, location, _, name = path.split("/")
         return {
             **public(cluster),
-            "location": location,
-            "zone": location,
+            "location": path.split("/")[3],
+            "zone": path.split("/")[3],
             "selfLink": f"https://container.googleapis.com/v1/{path}",
-            "endpoint": f"{self.kube_address}/k8s/{project}/{location}/{name}",
+            "endpoint": self.kube_endpoint(path),
         }
 
     def routes(self) -> dict[str, Handler]:

@@ -43,3 +43,4 @@ REPOSITORIES = table("artifactregistry", "repositories")
 DOCKER_IMAGES = table("artifactregistry", "dockerImages")
 ATTESTORS = table("binaryauthorization", "attestors")
 KUBERNETES = table("kubernetes")  # cluster path -> its Kubernetes objects
+KUBE_PORTS = table("kubernetes_ports")  # cluster path -> its API's port (serve --port)

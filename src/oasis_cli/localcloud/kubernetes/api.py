@@ -1,16 +1,11 @@
-"""The Kubernetes API of each simulated GKE cluster: discovery, CRUD and
-server-side apply.
+"""The Kubernetes API of each simulated GKE cluster: discovery, reads, create,
+delete; patches and apply are `writes`.
 
-A cluster's API lives at `/k8s/{project}/{location}/{cluster}` on the local cloud's
-TLS port (its GKE `endpoint`); a kind the cluster does not serve is 404, as an API
-server without that CRD answers.
+A cluster's API lives at the root of its own TLS port (its GKE `endpoint`); a kind
+the cluster does not serve is 404, as an API server without that CRD answers.
 
 Rules kept: a bearer token is required (401); create answers 201, AlreadyExists 409;
-apply is `PATCH` with `application/apply-patch+yaml` and needs `?fieldManager=`
-(422), creating with 201 when absent and changing nothing when the body is the same;
-the body's apiVersion, kind, name and namespace must match the URL; names are
-DNS-1123; the namespace must exist; objects pass `kubeschema`. Errors are `Status`
-objects.
+written bodies pass `writes.check_body`. Errors are `Status` objects.
 """
 
 from __future__ import annotations
@@ -19,25 +14,22 @@ import contextlib
 import copy
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from oasis_cli.localcloud.infra.rest import timestamp
-from oasis_cli.localcloud.kubernetes import controllers, rayhead, tables
+from oasis_cli.localcloud.kubernetes import controllers, fieldmanager, rayhead, tables, writes
 from oasis_cli.localcloud.kubernetes.controllers import react
 from oasis_cli.localcloud.kubernetes.objects import (
-    NAMESPACE,
+    Call,
     Env,
-    Kind,
     KubeError,
     KubeWorld,
+    not_found,
     public,
     served,
 )
-from oasis_cli.localcloud.kubernetes.schemas import validate
 
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 VERSION = {
     "major": "1",
     "minor": "33",
@@ -55,21 +47,6 @@ VERSION = {
 # spec declares them (deleteCoreV1NamespacedPod -> v1.Pod, ...Service -> v1.Service,
 # ...ServiceAccount -> v1.ServiceAccount; the generated clients parse it so)
 ANSWERS_DELETED = frozenset({"Pod", "Service", "ServiceAccount"})
-
-
-@dataclass
-class Call:
-    """One request to a cluster's API, parsed from its URL."""
-
-    method: str
-    kind: Kind
-    namespace: str
-    name: str
-    subresource: str
-    query: dict[str, str]
-    body: Any
-    content_type: str
-    accept: str = ""
 
 
 def discovery(cluster: dict[str, Any], path: str) -> dict[str, Any] | None:
@@ -169,43 +146,6 @@ def parse(
     return Call(method, kind, namespace, name, match.group("sub") or "", query, body, content_type)
 
 
-def _check_body(call: Call, kube: KubeWorld, obj: Any) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise KubeError(400, "the request body must be a Kubernetes object")
-    kind = call.kind
-    if obj.get("apiVersion") != kind.api_version or obj.get("kind") != kind.kind:
-        raise KubeError(
-            400,
-            f"the API version in the data ({obj.get('apiVersion')}) and kind ({obj.get('kind')}) "
-            f"do not match the expected {kind.api_version} {kind.kind}",
-        )
-    metadata = obj.setdefault("metadata", {})
-    name = metadata.get("name", "")
-    if not name:
-        raise KubeError(422, f"{kind.kind} is invalid: metadata.name: Required value")
-    if call.name and name != call.name:
-        raise KubeError(
-            400, f"the name of the object ({name}) does not match the URL ({call.name})"
-        )
-    if not DNS_SUBDOMAIN.match(name):
-        raise KubeError(
-            422, f'{kind.kind} "{name}" is invalid: metadata.name: a lowercase RFC 1123 subdomain'
-        )
-    if kind.namespaced:
-        if metadata.get("namespace", call.namespace) != call.namespace:
-            raise KubeError(400, "the namespace of the object does not match the URL")
-        metadata["namespace"] = call.namespace
-        if kube.get(NAMESPACE, "", call.namespace) is None:
-            raise KubeError(404, f'namespaces "{call.namespace}" not found')
-    for label, value in metadata.get("labels", {}).items():
-        if not isinstance(value, str) or len(value) > 63:
-            raise KubeError(
-                422, f'{kind.kind} "{name}" is invalid: metadata.labels: {label}: Invalid value'
-            )
-    validate(kind, obj)
-    return obj
-
-
 def handle(cluster: dict[str, Any], kube: KubeWorld, call: Call, env: Env) -> tuple[int, Any]:
     """Serve one CRUD or apply call; returns (status code, body)."""
     kind = call.kind
@@ -217,7 +157,7 @@ def handle(cluster: dict[str, Any], kube: KubeWorld, call: Call, env: Env) -> tu
         if call.name:
             one = kube.get(kind, call.namespace, call.name)
             if one is None:
-                raise _not_found(kind, call.name)
+                raise not_found(kind, call.name)
             found = [one]
         else:
             found = kube.list(kind, call.namespace, call.query.get("labelSelector", ""))
@@ -235,24 +175,30 @@ def handle(cluster: dict[str, Any], kube: KubeWorld, call: Call, env: Env) -> tu
     existing = kube.get(kind, call.namespace, call.name) if call.name else None
     if call.method == "GET":
         if existing is None:
-            raise _not_found(kind, call.name)
+            raise not_found(kind, call.name)
         return 200, public(existing)
     if call.method == "POST":
-        obj = _check_body(call, kube, copy.deepcopy(call.body))
+        obj = writes.check_body(call, kube, copy.deepcopy(call.body))
         if kube.get(kind, call.namespace, obj["metadata"]["name"]) is not None:
             raise KubeError(
                 409,
                 f'{kind.plural}.{kind.group or "core"} "{obj["metadata"]["name"]}" already exists',
             )
         obj["metadata"]["generation"] = 1
+        manager = call.query.get("fieldManager") or writes.user_agent_manager(call.user_agent)
+        obj["metadata"]["managedFields"] = fieldmanager.entries(
+            fieldmanager.created(obj, manager), kind.api_version, timestamp(time.time())
+        )
         created = kube.put(kind, obj)
         react(kube, kind, created, env)
         return 201, public(created)
+    if call.method == "PATCH" and call.content_type.startswith("application/apply-patch"):
+        return writes.apply(kube, call, existing, env)
     if call.method == "PATCH":
-        return _apply(kube, call, existing, env)
+        return writes.patch(kube, call, existing, env)
     if call.method == "DELETE":
         if existing is None:
-            raise _not_found(kind, call.name)
+            raise not_found(kind, call.name)
         gone = kube.delete(kind, call.namespace, call.name)
         head = (gone or {}).get("_private", {}).get("ray")
         if head:
@@ -276,7 +222,7 @@ def _log(kube: KubeWorld, call: Call, env: Env) -> str:
     simulation runs no other container). `tailLines` keeps the last lines."""
     pod = kube.get(call.kind, call.namespace, call.name)
     if pod is None:
-        raise _not_found(call.kind, call.name)
+        raise not_found(call.kind, call.name)
     containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
     wanted = call.query.get("container")
     if wanted and wanted not in containers:
@@ -298,70 +244,3 @@ def _log(kube: KubeWorld, call: Call, env: Env) -> str:
         lines = text.splitlines(keepends=True)
         text = "".join(lines[-int(tail) :]) if int(tail) else ""
     return text
-
-
-def _not_found(kind: Kind, name: str) -> KubeError:
-    group = f".{kind.group}" if kind.group else ""
-    return KubeError(404, f'{kind.plural}{group} "{name}" not found')
-
-
-SERVER_METADATA = ("uid", "creationTimestamp", "generation", "resourceVersion", "managedFields")
-
-
-def _content(obj: dict[str, Any]) -> dict[str, Any]:
-    """An object without the metadata the server writes: what an apply can change."""
-    metadata = {k: v for k, v in obj["metadata"].items() if k not in SERVER_METADATA}
-    return {**obj, "metadata": metadata}
-
-
-def _apply(
-    kube: KubeWorld, call: Call, existing: dict[str, Any] | None, env: Env
-) -> tuple[int, Any]:
-    if not call.content_type.startswith("application/apply-patch"):
-        raise KubeError(
-            415,
-            f"the content type {call.content_type!r} is not simulated; use "
-            "server-side apply (application/apply-patch+yaml)",
-        )
-    manager = call.query.get("fieldManager", "")
-    if not manager:
-        raise KubeError(
-            422,
-            'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required '
-            "for apply patch",
-        )
-    obj = _check_body(call, kube, copy.deepcopy(call.body))
-    now = timestamp(time.time())
-    managed = [
-        {
-            "manager": manager,
-            "operation": "Apply",
-            "apiVersion": call.kind.api_version,
-            "time": now,
-            "fieldsType": "FieldsV1",
-        }
-    ]
-    if existing is None:
-        obj["metadata"]["generation"] = 1
-        obj["metadata"]["managedFields"] = managed
-        created = kube.put(call.kind, obj)
-        react(kube, call.kind, created, env)
-        return 201, public(created)
-    # the applied object plus what the server owns: system metadata, status, the
-    # controllers' private state, a Service's assigned cluster IPs
-    merged = copy.deepcopy(obj)
-    merged["metadata"].update({k: existing["metadata"][k] for k in SERVER_METADATA[:3]})
-    merged["metadata"]["managedFields"] = managed
-    for key in ("status", "_private"):
-        if key in existing:
-            merged[key] = existing[key]
-    for key in ("clusterIP", "clusterIPs"):
-        if key in existing.get("spec", {}):
-            merged.setdefault("spec", {}).setdefault(key, existing["spec"][key])
-    if _content(merged) == _content(existing):
-        return 200, public(existing)
-    if merged.get("spec") != existing.get("spec"):
-        merged["metadata"]["generation"] = existing["metadata"]["generation"] + 1
-    updated = kube.put(call.kind, merged)
-    react(kube, call.kind, updated, env)
-    return 200, public(updated)

@@ -82,6 +82,22 @@ BY_KIND = {kind.kind: kind for kind in KINDS}
 NAMESPACE, POD, RAYCLUSTER = BY_KIND["Namespace"], BY_KIND["Pod"], BY_KIND["RayCluster"]
 
 
+@dataclass
+class Call:
+    """One request to a cluster's API, parsed from its URL."""
+
+    method: str
+    kind: Kind
+    namespace: str
+    name: str
+    subresource: str
+    query: dict[str, str]
+    body: Any
+    content_type: str
+    accept: str = ""
+    user_agent: str = ""
+
+
 class KubeError(Exception):
     """An error answered as a Kubernetes `Status`."""
 
@@ -101,9 +117,10 @@ class KubeError(Exception):
         self.code = code
         self.message = message
         self.reason = reason or self.REASONS.get(code, "Unknown")
+        self.causes: list[dict[str, str]] = []
 
     def status(self) -> dict[str, Any]:
-        return {
+        status = {
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
@@ -112,6 +129,14 @@ class KubeError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if self.causes:
+            status["details"] = {"causes": self.causes}
+        return status
+
+
+def not_found(kind: Kind, name: str) -> KubeError:
+    group = f".{kind.group}" if kind.group else ""
+    return KubeError(404, f'{kind.plural}{group} "{name}" not found')
 
 
 def features(cluster: dict[str, Any]) -> set[str]:

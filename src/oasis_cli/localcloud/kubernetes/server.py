@@ -1,6 +1,7 @@
 """The simulated clusters' Kubernetes API over HTTPS, with the local cloud's CA.
 
-One TLS port serves every cluster at `/k8s/{project}/{location}/{cluster}`. Besides
+Each cluster has a TLS port of its own and is served at its root, as kubectl expects
+of a kubeconfig's server. Besides
 plain requests it streams watches (`?watch=true`: one JSON event per line, chunked)
 and serves port-forward WebSockets (`pods/{pod}/portforward`, subprotocol
 `v4.channel.k8s.io`: data channel 0 and error channel 1 for the one port, each
@@ -9,14 +10,10 @@ first sending the port number; one WebSocket carries one TCP stream).
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import hashlib
 import ipaddress
 import json
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections.abc import Callable
@@ -29,18 +26,23 @@ from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.http import Latency, Serving
 from oasis_cli.localcloud.infra.store import Store
 from oasis_cli.localcloud.infra.tls import server_certificate
-from oasis_cli.localcloud.kubernetes import api, controllers, objects
+from oasis_cli.localcloud.kubernetes import api, controllers, objects, openapi, portforward
 
-WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-PROTOCOL = "v4.channel.k8s.io"
 POD_PORTS = {8265: "dashboard", 10001: "client", 6379: "gcs"}
 WATCH_POLL_S = 0.05
 HANDSHAKE_TIMEOUT_S = 10.0
 
 
-class KubeServer(Serving):
-    """Every simulated cluster's API on one TLS port; `advance` brings the whole world
-    up to date before each request."""
+class KubeServer:
+    """Each simulated cluster's API on a TLS port of its own, served at the host root
+    as a GKE control plane serves it (kubectl asks `/api`, `/version`, ... of the
+    kubeconfig's server); `advance` brings the whole world up to date before each
+    request.
+
+    With a base port P (`local-cloud serve --port P`) a cluster keeps its port across
+    restarts: the first takes P+1, later ones P+3, P+4, ..., each recorded in the
+    world (`KUBE_PORTS`) so a kubeconfig outlives the process that wrote it. With 0,
+    each cluster gets a free port for this process's life."""
 
     def __init__(
         self, store: Store, latency: Latency, advance: Callable[[], None], port: int = 0
@@ -48,24 +50,60 @@ class KubeServer(Serving):
         self.store = store
         self.latency = latency
         self.advance = advance
-        self._want_port = port
+        self._base = port
+        self._context: ssl.SSLContext | None = None
+        self._listeners: dict[str, _Listener] = {}
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         cert, key = server_certificate(self.store.directory)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        handler = type("KubeHandler", (_Handler,), {"kube": self})
-        server = _TlsServer(("127.0.0.1", self._want_port), handler)
-        # The TLS handshake happens in each request's thread (`_Handler.setup`), not in
-        # the accept loop, where one stalled client would stop the API and shutdown().
-        server.socket = context.wrap_socket(
-            server.socket, server_side=True, do_handshake_on_connect=False
-        )
-        self.serve(server, "oasis-local-kube")
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert, key)
+        with self.store.transaction() as world:
+            paths = list(world_tables.CLUSTERS.rows(world))
+        for path in paths:
+            self.endpoint(path)
 
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+    def stop(self) -> None:
+        with self._lock:
+            listeners, self._listeners = list(self._listeners.values()), {}
+        stopping = [threading.Thread(target=listener.stop) for listener in listeners]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
+
+    def endpoint(self, cluster_path: str) -> str:
+        """The cluster's `host:port` (its GKE `endpoint`), listening from now on."""
+        with self._lock:
+            listener = self._listeners.get(cluster_path)
+            if listener is None:
+                listener = self._listen(cluster_path)
+                self._listeners[cluster_path] = listener
+            return f"127.0.0.1:{listener.port}"
+
+    def _listen(self, cluster_path: str) -> _Listener:
+        assert self._context is not None, "the Kubernetes API is not started"
+        if not self._base:
+            return _Listener(self, cluster_path, 0, self._context)
+        with self.store.transaction() as world:
+            ports = world_tables.KUBE_PORTS.rows(world)
+            clusters = world_tables.CLUSTERS.rows(world)
+            for gone in [p for p in ports if p not in clusters and p != cluster_path]:
+                del ports[gone]
+            taken = {port for path, port in ports.items() if path != cluster_path}
+            wanted = [ports[cluster_path]] if cluster_path in ports else []
+            wanted += [self._base + 1, *range(self._base + 3, self._base + 100)]
+            for port in wanted:
+                if port in taken:
+                    continue
+                try:
+                    listener = _Listener(self, cluster_path, port, self._context)
+                except OSError:
+                    continue  # another process holds it
+                ports[cluster_path] = port
+                return listener
+        raise OSError(f"no free port for {cluster_path}'s Kubernetes API above {self._base}")
 
     def env(self) -> objects.Env:
         return objects.Env(self.latency, self.store.directory)
@@ -75,9 +113,12 @@ class KubeServer(Serving):
         endpoint. With authorized networks enabled GKE lets in only their CIDR blocks
         (https://cloud.google.com/kubernetes-engine/docs/how-to/authorized-networks)
         and drops everything else, so a client sees its connection fail, not an HTTP
-        answer; here the connection is closed at once instead of timing out."""
+        answer; here the connection is closed at once instead of timing out. A
+        deleted cluster's endpoint answers nobody."""
         with self.store.transaction() as world:
-            cluster = world_tables.CLUSTERS.rows(world).get(cluster_path) or {}
+            cluster = world_tables.CLUSTERS.rows(world).get(cluster_path)
+        if cluster is None:
+            return False
         config = (
             cluster.get("controlPlaneEndpointsConfig", {})
             .get("ipEndpointsConfig", {})
@@ -114,8 +155,25 @@ class _TlsServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+class _Listener(Serving):
+    """One cluster's API server socket."""
+
+    def __init__(
+        self, kube: KubeServer, cluster_path: str, port: int, context: ssl.SSLContext
+    ) -> None:
+        handler = type("KubeHandler", (_Handler,), {"kube": kube, "cluster_path": cluster_path})
+        server = _TlsServer(("127.0.0.1", port), handler)
+        # The TLS handshake happens in each request's thread (`_Handler.setup`), not in
+        # the accept loop, where one stalled client would stop the API and shutdown().
+        server.socket = context.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
+        self.serve(server, f"oasis-local-kube {cluster_path}")
+
+
 class _Handler(BaseHTTPRequestHandler):
     kube: KubeServer
+    cluster_path: str
     protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes; with Nagle's algorithm on, the body waits
     # for the client's delayed ACK (about 40 ms a response on Linux).
@@ -132,15 +190,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         url = urlsplit(self.path)
-        parts = url.path.split("/")
         query = dict(parse_qsl(url.query))
+        cluster_path = self.cluster_path
         status = 500
         try:
-            if len(parts) < 5 or parts[1] != "k8s":
-                raise objects.KubeError(404, "the server could not find the requested resource")
-            project, location, name = parts[2:5]
-            cluster_path = f"projects/{project}/locations/{location}/clusters/{name}"
-            path = "/" + "/".join(p for p in parts[5:] if p)  # `/version/` is `/version`
+            path = "/" + "/".join(p for p in url.path.split("/") if p)  # `/version/` too
             if not self.kube.admits(cluster_path):
                 status = 0  # dropped: the caller is outside the authorized networks
                 self.close_connection = True
@@ -149,9 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise objects.KubeError(401, "Unauthorized")
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            if path.endswith("/portforward") and self.headers.get("Upgrade", "").lower() == (
-                "websocket"
-            ):
+            if path.endswith("/portforward") and self.headers.get("Upgrade"):
                 status = 101
                 self._port_forward(cluster_path, path, query)
                 return
@@ -175,14 +227,19 @@ class _Handler(BaseHTTPRequestHandler):
                     "time": time.time(),
                     "method": self.command,
                     "service": "kubernetes",
+                    "cluster": cluster_path,
                     "path": url.path,
                     "status": status,
                 }
             )
-        text = isinstance(body, str)  # a pod's log
-        payload = body.encode() if text else json.dumps(body).encode()
+        if isinstance(body, bytes):  # the OpenAPI v2 protobuf
+            payload, content_type = body, openapi.V2_PROTOBUF
+        elif isinstance(body, str):  # a pod's log
+            payload, content_type = body.encode(), "text/plain"
+        else:
+            payload, content_type = json.dumps(body).encode(), "application/json"
         self.send_response(status)
-        self.send_header("Content-Type", "text/plain" if text else "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -195,6 +252,8 @@ class _Handler(BaseHTTPRequestHandler):
         found = api.discovery(cluster, path)
         if found is not None:
             return 200, found
+        if path.startswith("/openapi/"):
+            return 200, self._openapi(cluster, path)
         content_type = self.headers.get("Content-Type", "")
         body: Any = None
         if raw:
@@ -206,7 +265,22 @@ class _Handler(BaseHTTPRequestHandler):
                 raise objects.KubeError(400, f"the request body is not valid: {exc}") from None
         call = api.parse(cluster, self.command, path, query, body, content_type)
         call.accept = self.headers.get("Accept", "")
+        call.user_agent = self.headers.get("User-Agent", "")
         return api.handle(cluster, kube, call, self.kube.env())
+
+    def _openapi(self, cluster: dict, path: str) -> Any:
+        kinds = objects.served(cluster)
+        if path == "/openapi/v2":
+            wanted = self.headers.get("Accept", "")
+            if "protobuf" in wanted or "json" not in wanted:
+                return openapi.v2_document(kinds)
+            return openapi.v2_json(kinds)
+        if path == "/openapi/v3":
+            return openapi.v3_index(kinds)
+        document = openapi.v3_document(kinds, path.removeprefix("/openapi/v3/"))
+        if document is None:
+            raise objects.KubeError(404, "the server could not find the requested resource")
+        return document
 
     # --- watch -------------------------------------------------------------------
 
@@ -259,109 +333,24 @@ class _Handler(BaseHTTPRequestHandler):
     # --- port-forward ------------------------------------------------------------
 
     def _port_forward(self, cluster_path: str, path: str, query: dict[str, str]) -> None:
+        """A pod's port-forward (`portforward.serve`) to the real Ray head behind it."""
         parts = path.strip("/").split("/")  # api v1 namespaces NS pods POD portforward
         namespace, pod = parts[3], parts[5]
-        port = int(query.get("ports", "0").split(",")[0] or 0)
-        head = self.kube.transact(
-            cluster_path, lambda cluster, kube: controllers.head_of_pod(kube, namespace, pod)
+        head, uid = self.kube.transact(
+            cluster_path,
+            lambda cluster, kube: (
+                controllers.head_of_pod(kube, namespace, pod),
+                (kube.get(controllers.POD, namespace, pod) or {}).get("metadata", {}).get("uid"),
+            ),
         )
-        protocols = [p.strip() for p in self.headers.get("Sec-WebSocket-Protocol", "").split(",")]
-        if PROTOCOL not in protocols:
-            raise objects.KubeError(400, f"port-forward needs the {PROTOCOL} subprotocol")
-        accept = base64.b64encode(
-            hashlib.sha1((self.headers["Sec-WebSocket-Key"] + WEBSOCKET_GUID).encode()).digest()
-        ).decode()
-        self.send_response(101, "Switching Protocols")
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept", accept)
-        self.send_header("Sec-WebSocket-Protocol", PROTOCOL)
-        self.end_headers()
-        self.wfile.flush()
-        self.close_connection = True
-        socket_ = WebSocket(self.connection, self.rfile)
-        number = struct.pack("<H", port)
-        socket_.send(b"\x00" + number)
-        socket_.send(b"\x01" + number)
-        local = (head or {}).get("ports", {}).get(POD_PORTS.get(port, ""))
-        if local is None:
-            socket_.send(
-                b"\x01" + f"error forwarding port {port} to pod {pod}: nothing listening".encode()
-            )
-            socket_.close()
-            return
-        try:
+        label = f"{pod}, uid {uid}"  # as kubelet names the pod in its errors
+
+        def connect(port: int) -> socket.socket:
+            local = (head or {}).get("ports", {}).get(POD_PORTS.get(port, ""))
+            if local is None:  # what dialing a port nothing listens on in the pod says
+                raise OSError(f"dial tcp4 127.0.0.1:{port}: connect: connection refused")
             backend = socket.create_connection(("127.0.0.1", local), timeout=5)
-        except OSError as exc:
-            socket_.send(b"\x01" + f"error forwarding port {port}: {exc}".encode())
-            socket_.close()
-            return
-        backend.settimeout(None)
-        socket_.pump(backend)
+            backend.settimeout(None)
+            return backend
 
-
-class WebSocket:
-    """The server side of RFC 6455, enough for port-forward: binary frames, ping,
-    close; client frames are masked."""
-
-    def __init__(self, connection: Any, reader: Any) -> None:
-        self.connection = connection
-        self.reader = reader
-        self.lock = threading.Lock()
-
-    def send(self, payload: bytes, opcode: int = 0x2) -> None:
-        header = bytes([0x80 | opcode])
-        length = len(payload)
-        if length < 126:
-            header += bytes([length])
-        elif length < 1 << 16:
-            header += bytes([126]) + struct.pack(">H", length)
-        else:
-            header += bytes([127]) + struct.pack(">Q", length)
-        with self.lock:
-            self.connection.sendall(header + payload)
-
-    def receive(self) -> tuple[int, bytes] | None:
-        head = self.reader.read(2)
-        if len(head) < 2:
-            return None
-        opcode, length = head[0] & 0x0F, head[1] & 0x7F
-        if length == 126:
-            length = struct.unpack(">H", self.reader.read(2))[0]
-        elif length == 127:
-            length = struct.unpack(">Q", self.reader.read(8))[0]
-        mask = self.reader.read(4) if head[1] & 0x80 else b"\0\0\0\0"
-        data = self.reader.read(length)
-        return opcode, bytes(b ^ mask[i % 4] for i, b in enumerate(data))
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.send(struct.pack(">H", 1000), opcode=0x8)
-
-    def pump(self, backend: socket.socket) -> None:
-        """Copy data both ways until either side closes."""
-
-        def to_client() -> None:
-            try:
-                while chunk := backend.recv(65536):
-                    self.send(b"\x00" + chunk)
-            except OSError:
-                pass
-            self.close()
-
-        threading.Thread(target=to_client, daemon=True).start()
-        try:
-            while (frame := self.receive()) is not None:
-                opcode, data = frame
-                if opcode == 0x8:
-                    break
-                if opcode == 0x9:
-                    self.send(data, opcode=0xA)
-                elif opcode in (0x0, 0x2) and data[:1] == b"\x00" and len(data) > 1:
-                    backend.sendall(data[1:])
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                backend.shutdown(socket.SHUT_RDWR)
-            backend.close()
+        portforward.serve(self, connect, label, query)
