@@ -23,7 +23,7 @@ from oasis_cli.localcloud.gcp.compute_rules import BASE, NAME, relative
 from oasis_cli.localcloud.infra import operations
 from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.discovery import Api
-from oasis_cli.localcloud.infra.http import HttpError, Latency, Request, Response
+from oasis_cli.localcloud.infra.http import HttpError, Latency, Request, Response, not_simulated
 from oasis_cli.localcloud.infra.rest import public
 from oasis_cli.localcloud.infra.store import Store
 
@@ -75,7 +75,7 @@ class Compute:
                 return self._operation(world, collection, verb, params)
             if collection in CATALOG:
                 if verb != "get":
-                    raise HttpError(501, f"{method.id} is not simulated by the local cloud")
+                    raise not_simulated(method.id)
                 return Response(200, catalog.get(world, collection, params))
             if collection not in COLLECTIONS:
                 return unsimulated(self.api, method, collection, verb, params)
@@ -87,7 +87,7 @@ class Compute:
                 )
             handler = getattr(self, f"_{verb}", None)
             if handler is None:
-                raise HttpError(501, f"{method.id} is not simulated by the local cloud")
+                raise not_simulated(method.id)
             if verb in ("insert", "delete", "patch", "removePeering"):
                 replay = self._replay(world, request)
                 if replay is not None:
@@ -248,7 +248,7 @@ class Compute:
         connection with it (what Terraform falls back to when deleteConnection is
         refused: GoogleCloudPlatform/magic-modules#18476)."""
         if collection != "networks":
-            raise HttpError(501, f"compute.{collection}.removePeering is not simulated")
+            raise not_simulated(f"compute.{collection}.removePeering")
         path = self._path(collection, params, params["network"])
         resource = self._visible(world, collection, path)
         name = (request.body or {}).get("name", "")
@@ -365,7 +365,7 @@ class Compute:
         if operation is None:
             raise rules.not_found(path)
         if verb not in ("get", "wait"):
-            raise HttpError(501, f"compute.{collection}.{verb} is not simulated")
+            raise not_simulated(f"compute.{collection}.{verb}")
         # `wait` answers at once with the current state (GCP may return before DONE too).
         return Response(200, public(operation))
 

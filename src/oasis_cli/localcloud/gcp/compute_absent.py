@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from oasis_cli.localcloud.gcp.compute_rules import BASE, not_found
 from oasis_cli.localcloud.infra.discovery import Api, Method
-from oasis_cli.localcloud.infra.http import HttpError, Response
+from oasis_cli.localcloud.infra.http import Response, not_simulated
 
 
 def unsimulated(api: Api, method: Method, collection: str, verb: str, params: dict) -> Response:
@@ -43,4 +43,4 @@ def unsimulated(api: Api, method: Method, collection: str, verb: str, params: di
     if verb == "get":
         name = next((v for k, v in params.items() if k not in ("project", "region", "zone")), "")
         raise not_found(f"{where}/{collection}/{name}")
-    raise HttpError(501, f"{method.id} is not simulated by the local cloud")
+    raise not_simulated(method.id)

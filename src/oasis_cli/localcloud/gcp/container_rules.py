@@ -12,7 +12,7 @@ import re
 from oasis_cli.localcloud.gcp.container_versions import VERSIONS, version_key
 from oasis_cli.localcloud.gcp.projects import service_account_exists
 from oasis_cli.localcloud.infra import world as world_tables
-from oasis_cli.localcloud.infra.http import HttpError
+from oasis_cli.localcloud.infra.http import HttpError, not_simulated
 
 NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$")
 ROCE = re.compile(r"networkProfiles/([a-z]+-[a-z]+\d+-[a-z])-vpc-roce$")
@@ -117,7 +117,7 @@ def apply_update(cluster: dict, update: dict) -> None:
             continue
         target = UPDATABLE.get(field)
         if target is None:
-            raise HttpError(501, f"ClusterUpdate.{field} is not simulated by the local cloud")
+            raise not_simulated(f"ClusterUpdate.{field}")
         merged = _merge(cluster.get(target, {}), value)
         blocks = (
             merged.get("ipEndpointsConfig", {})

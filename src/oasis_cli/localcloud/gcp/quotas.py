@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from oasis_cli.localcloud.gcp.projects import project_number
-from oasis_cli.localcloud.infra.http import HttpError, Request, Response
+from oasis_cli.localcloud.infra.http import HttpError, Request, Response, not_simulated
 from oasis_cli.localcloud.infra.store import Store
 
 GET = re.compile(r"^/v1/projects/([^/]+)/locations/global/services/([^/]+)/quotaInfos/([^/]+)$")
@@ -57,7 +57,7 @@ class CloudQuotas:
     def _get(self, request: Request, world: dict[str, Any]) -> Response:
         match = GET.match(request.path)
         if request.method != "GET" or match is None:
-            raise HttpError(501, f"{request.method} {request.path} is not simulated")
+            raise not_simulated(f"{request.method} {request.path}")
         project, service, quota_id = match.groups()
         metric = FAMILY_QUOTAS.get(quota_id)
         if service != "compute.googleapis.com" or metric is None:

@@ -17,7 +17,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from oasis_cli.localcloud.gcp import iampolicy
 from oasis_cli.localcloud.gcp.projects import project_number, service_account_exists
@@ -264,7 +264,12 @@ class Storage(RestService):
             data = request.raw
             content_type = request.headers.get("content-type", "application/octet-stream")
         elif upload_type == "multipart":
-            header = f"Content-Type: {request.headers.get('content-type')}\r\n\r\n".encode()
+            # gcloud's apitools quotes the boundary with single quotes, which Cloud
+            # Storage takes and the email package does not: quote it as RFC 2045 does
+            declared = re.sub(
+                r"boundary='([^']*)'", r'boundary="\1"', request.headers.get("content-type", "")
+            )
+            header = f"Content-Type: {declared}\r\n\r\n".encode()
             message = BytesParser(policy=HTTP).parsebytes(header + request.raw)
             parts: list[Any] = list(message.iter_parts())
             if len(parts) != 2:
@@ -286,7 +291,7 @@ class Storage(RestService):
                 "conditionNotMet",
             )
         record = put_object(self.store, world, bucket, name, data, content_type, metadata)
-        return Response(200, record)
+        return Response(200, self._view(record, request))
 
     def _list_objects(self, world: dict, params: dict, request: Request) -> Response:
         bucket = unquote(params["bucket"])
@@ -305,7 +310,7 @@ class Storage(RestService):
                 if folded not in prefixes:
                     prefixes.append(folded)
                 continue
-            items.append(record)
+            items.append(self._view(record, request))
         answer: dict[str, Any] = {"kind": "storage#objects", "items": items}
         if prefixes:
             answer["prefixes"] = prefixes
@@ -322,7 +327,7 @@ class Storage(RestService):
     def _get_object(self, world: dict, params: dict, request: Request) -> Response:
         bucket, name, record = self._object(world, params)
         if request.param("alt") != "media":
-            return Response(200, record)
+            return Response(200, self._view(record, request))
         data = self._data_path(bucket, name).read_bytes()
         wanted = RANGE.match(request.headers.get("range", ""))
         if wanted is None:
@@ -336,6 +341,21 @@ class Storage(RestService):
             "Content-Range": f"bytes {first}-{last}/{len(data)}",
         }
         return Response(206, data[first : last + 1], headers)
+
+    @staticmethod
+    def _view(record: dict[str, Any], request: Request) -> dict[str, Any]:
+        """An object as the JSON API answers it, with its `selfLink` and its
+        `mediaLink`, the download URL clients use (gcloud's `storage cat`, the
+        Python client): Cloud Storage's is `https://storage.googleapis.com/download/
+        storage/v1/b/B/o/O?generation=G&alt=media`; here the same path on the host
+        the caller asked."""
+        root = f"http://{request.headers.get('host', '127.0.0.1')}"
+        path = f"/storage/v1/b/{record['bucket']}/o/{quote(record['name'], safe='')}"
+        return {
+            **record,
+            "selfLink": f"{root}/storage{path}",
+            "mediaLink": f"{root}/download{path}?generation={record['generation']}&alt=media",
+        }
 
     def _delete_object(self, world: dict, params: dict, request: Request) -> Response:
         bucket, name, _ = self._object(world, params)

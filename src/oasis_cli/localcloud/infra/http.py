@@ -24,6 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from oasis_cli.localcloud.infra.store import Store
 
+MEDIA_ROOTS = ("upload", "download")  # Cloud Storage's media paths beside /storage/v1
+
 GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -47,23 +49,34 @@ class HttpError(Exception):
         message: str,
         reason: str = "invalid",
         details: list[dict[str, Any]] | None = None,
+        code_name: str = "",
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.reason = reason
         self.details = details or []
+        self.code_name = code_name or GOOGLE_STATUS.get(status, "UNKNOWN")
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {
             "code": self.status,
             "message": self.message,
             "errors": [{"message": self.message, "domain": "global", "reason": self.reason}],
-            "status": GOOGLE_STATUS.get(self.status, "UNKNOWN"),
+            "status": self.code_name,
         }
         if self.details:
             error["details"] = self.details
         return {"error": error}
+
+
+def not_simulated(what: str) -> HttpError:
+    """A real method or field the local cloud does not simulate: 400
+    FAILED_PRECONDITION, which clients take as final. Not 501: gcloud's apitools
+    treats every status of 500 and above as retryable (apitools base/py/
+    http_wrapper.py `CheckResponse`), and its list calls retried one for about 30 s."""
+    message = f"{what} is not simulated by the local cloud"
+    return HttpError(400, message, "notSimulated", code_name="FAILED_PRECONDITION")
 
 
 @dataclass
@@ -200,6 +213,10 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.time()
         url = urlsplit(self.path)
         service, _, rest = url.path.lstrip("/").partition("/")
+        if service in MEDIA_ROOTS and rest.startswith("storage/"):
+            # a client given the storage endpoint's root (gcloud) sends media to
+            # /upload/storage/v1/... beside it, as to storage.googleapis.com
+            service, rest = "storage", url.path.lstrip("/")
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         request = Request(

@@ -20,7 +20,7 @@ from typing import Any
 from oasis_cli.localcloud.infra import operations
 from oasis_cli.localcloud.infra import world as world_tables
 from oasis_cli.localcloud.infra.discovery import Api
-from oasis_cli.localcloud.infra.http import HttpError, Latency, Request, Response
+from oasis_cli.localcloud.infra.http import HttpError, Latency, Request, Response, not_simulated
 from oasis_cli.localcloud.infra.store import Store
 
 Handler = Callable[[dict[str, Any], dict[str, str], Request], Response]
@@ -90,7 +90,7 @@ class RestService(ABC):
         with self.store.transaction() as world:
             handler = self.handlers.get(method.id)
             if handler is None:
-                raise HttpError(501, f"{method.id} is not simulated by the local cloud")
+                raise not_simulated(method.id)
             if method.request_schema:
                 problems = self.api.validate(method.request_schema, request.body or {})
                 if problems:
