@@ -214,7 +214,7 @@ def crd_schema() -> dict[str, Any]:
     server with strict field validation is)."""
     if not CRD.is_file():
         pytest.skip(f"KubeRay CRD not found at {CRD}")
-    crd = yaml.safe_load(CRD.read_text())
+    crd = yaml.load(CRD.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
     return crd_to_json_schema(version["schema"]["openAPIV3Schema"])
 

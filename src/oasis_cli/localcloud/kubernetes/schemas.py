@@ -27,13 +27,17 @@ def validate(kind: Kind, obj: dict[str, Any]) -> None:
                 422, f'{kind.kind} "{obj["metadata"]["name"]}" is invalid: {exc}'
             ) from None
     elif kind.kind == "RayCluster":
-        schema = kuberay_schema()
-        if schema is None:
+        validator = _kuberay_validator()
+        if validator is None:
             return
         import jsonschema
 
         try:
-            jsonschema.validate(obj, schema)
+            # the best match, as jsonschema.validate() reports it, without checking
+            # the schema itself again on every call (a second for this CRD)
+            error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
+            if error is not None:
+                raise error
         except jsonschema.ValidationError as exc:
             where = ".".join(str(p) for p in exc.absolute_path)
             raise KubeError(
@@ -43,6 +47,22 @@ def validate(kind: Kind, obj: dict[str, Any]) -> None:
 
 
 _SCHEMA: dict[str, Any] = {}
+_VALIDATORS: dict[str, Any] = {}
+
+
+def _kuberay_validator() -> Any:
+    """A validator of `kuberay_schema()`, its schema checked once per process."""
+    schema = kuberay_schema()
+    if schema is None:
+        return None
+    path = os.environ["OASIS_KUBERAY_CRD"]
+    if path not in _VALIDATORS:
+        import jsonschema
+
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        _VALIDATORS[path] = cls(schema)
+    return _VALIDATORS[path]
 
 
 def kuberay_schema() -> dict[str, Any] | None:
@@ -54,7 +74,8 @@ def kuberay_schema() -> dict[str, Any] | None:
     if path not in _SCHEMA:
         import yaml
 
-        crd = yaml.safe_load(Path(path).read_text())
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 5x faster on 1 MB
+        crd = yaml.load(Path(path).read_text(), Loader=loader)
         version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
         _SCHEMA[path] = crd_to_json_schema(version["schema"]["openAPIV3Schema"])
     return _SCHEMA[path]
