@@ -91,6 +91,7 @@ def test_one_real_head_runs_jobs_examples_verify_and_the_dashboard_and_down_stop
     run_the_training_example_on_cpu_with_gloo(oasis)  # on the same real head
     verify_runs_every_check_and_the_nccl_example(oasis)
     dashboard_serves_the_real_dashboard_to_many_connections_and_a_dropped_one()
+    the_guides_kubectl_port_forward_serves_the_real_dashboard(oasis, cloud_dir)
     the_head_pods_log_is_the_real_heads(cloud_dir)
 
     assert oasis("--local", "down", "--yes").code == 0
@@ -142,6 +143,28 @@ def dashboard_serves_the_real_dashboard_to_many_connections_and_a_dropped_one() 
     assert process.returncode == 0, err
     assert f"Ray dashboard: http://127.0.0.1:{port}" in out
     assert "stopped." in err
+
+
+def the_guides_kubectl_port_forward_serves_the_real_dashboard(oasis, cloud_dir: Path) -> None:
+    """`kubectl port-forward svc/ray-dashboard-service 8265:8265` with the settings of
+    `local-cloud env` (on a free local port), then the dashboard's own API."""
+    import shutil
+
+    from test_local_cloud_tools import port_forward, serving
+
+    from conftest import free_ports
+
+    if shutil.which("kubectl") is None or shutil.which("gcloud") is None:
+        return  # the conformance tests say why they skip
+    local = free_ports(1)
+    with (
+        serving(oasis, cloud_dir) as run,
+        port_forward("kubectl", run.env, "svc/ray-dashboard-service", f"{local}:8265"),
+    ):
+        version = get(f"http://127.0.0.1:{local}/api/version")
+        page = get(f"http://127.0.0.1:{local}/")
+    assert b'"ray_version"' in version
+    assert page.lstrip().lower().startswith(b"<!doctype html")
 
 
 def the_head_pods_log_is_the_real_heads(cloud_dir: Path) -> None:
