@@ -1,11 +1,10 @@
 """The simulated clusters' Kubernetes API over HTTPS, with the local cloud's CA.
 
 Each cluster has a TLS port of its own and is served at its root, as kubectl expects
-of a kubeconfig's server. Besides
-plain requests it streams watches (`?watch=true`: one JSON event per line, chunked)
-and serves port-forward WebSockets (`pods/{pod}/portforward`, subprotocol
-`v4.channel.k8s.io`: data channel 0 and error channel 1 for the one port, each
-first sending the port number; one WebSocket carries one TCP stream).
+of a kubeconfig's server. Besides plain requests (`api`, `writes`) it serves the
+OpenAPI documents (`openapi`), streams watches (`?watch=true`: one JSON event per
+line, chunked) and port-forwards a head pod's ports to the real Ray head
+(`pods/{pod}/portforward`, in the protocols of `portforward`).
 """
 
 from __future__ import annotations
