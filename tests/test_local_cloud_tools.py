@@ -437,6 +437,10 @@ def test_kubectl_writes_as_the_api_server_lets_it(ray_deployed, oasis, cloud_dir
         )
         note = run("kubectl", "get", "raycluster", "ray-cluster-ccc",
                    "-o", "jsonpath={.metadata.annotations.oasis\\.dev/note}")  # fmt: skip
+        typo = tmp_path / "typo.yaml"
+        typo.write_text(configmap.read_text().replace("name: probe", "name: typo") + "bogus: 1\n")
+        strict = run("kubectl", "apply", "-f", str(typo), fails=True)
+        lenient = run("kubectl", "apply", "--validate=false", "-f", str(typo))
         forced = run("kubectl", "apply", "--server-side", "--force-conflicts", "-f", str(manifest))
         taken = json.loads(
             run(
@@ -466,6 +470,10 @@ def test_kubectl_writes_as_the_api_server_lets_it(ray_deployed, oasis, cloud_dir
         "kubectl-patch",
     }
     assert note == "hi"
+    # kubectl validates strictly by default (fieldValidation=Strict); --validate=false
+    # is Ignore: the unknown field is dropped
+    assert 'strict decoding error: unknown field "bogus"' in strict
+    assert lenient.strip() == "configmap/typo created"
     assert forced.strip() == "service/ray-dashboard-service serverside-applied"
     assert taken["metadata"]["labels"]["oasis-deployment"] == "someone-else"
     owners = {e["manager"] for e in taken["metadata"]["managedFields"]}

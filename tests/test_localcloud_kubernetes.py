@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import watch
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import ResourceNotFoundError
+from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
 
 from oasis_cli.localcloud.cloud import LocalCloud
 from oasis_cli.localcloud.infra.store import Store
@@ -103,21 +103,29 @@ def test_kinds_follow_the_clusters_features(dynamic, cloud_dir, tmp_path, cloud)
         fresh.resources.get(api_version="ray.io/v1", kind="RayCluster")
 
 
-def test_an_invalid_built_in_object_is_rejected(dynamic):
+def test_an_apply_of_a_wrong_type_fails_in_the_field_managers_conversion(dynamic):
+    """Apply patches are typed against the schema before anything else, and a type
+    that does not fit is the field manager's 500 (apiserver structuredmerge.go)."""
     pytest.importorskip("kubernetes_validate")
     resource = dynamic.resources.get(api_version="v1", kind="Service")
     service = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "bad", "namespace": "default"},
-        "spec": {"ports": [{"port": "not-a-number"}]},
+        "spec": {"ports": [{"name": "web", "port": "not-a-number"}]},
     }
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(DynamicApiError) as caught:
         resource.server_side_apply(body=service, namespace="default", field_manager="oasis")
-    assert "422" in str(caught.value) or "invalid" in str(caught.value).lower()
+    assert caught.value.status == 500
+    message = json.loads(caught.value.body)["message"]
+    assert message.startswith(
+        "failed to create typed patch object (default/bad; v1, Kind=Service): "
+        '.spec.ports[name="web"].port: '
+    )
 
 
-def test_a_raycluster_with_an_unknown_field_is_rejected(dynamic, monkeypatch):
+def test_a_raycluster_applied_with_an_unknown_field_is_refused(dynamic):
+    """kubernetes/kubernetes#105916: apply patches always error on unknown fields."""
     from conftest import KUBERAY_CRD
 
     if not KUBERAY_CRD.is_file():
@@ -129,9 +137,60 @@ def test_a_raycluster_with_an_unknown_field_is_rejected(dynamic, monkeypatch):
         "metadata": {"name": "bad", "namespace": "default"},
         "spec": {"headGroupSpec": {"rayStartParam": {}, "template": {"spec": {"containers": []}}}},
     }
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(DynamicApiError) as caught:
         resource.server_side_apply(body=cluster, namespace="default", field_manager="oasis")
-    assert "422" in str(caught.value)
+    assert caught.value.status == 500
+    assert json.loads(caught.value.body)["message"] == (
+        "failed to create typed patch object (default/bad; ray.io/v1, Kind=RayCluster): "
+        ".spec.headGroupSpec.rayStartParam: field not declared in schema"
+    )
+
+
+def create_with(api, directive: str | None):
+    """POST a ConfigMap with an unknown field, under `fieldValidation` `directive`."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"probe-{(directive or 'default').lower()}", "namespace": "default"},
+        "data": {"a": "1"},
+        "bogus": True,
+    }
+    query = [("fieldValidation", directive)] if directive else []
+    request = api.param_serialize(
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        query_params=query,
+        header_params={"Content-Type": "application/json", "Accept": "application/json"},
+        body=body,
+        auth_settings=["BearerToken"],
+    )
+    answer = api.call_api(*request)
+    answer.read()
+    return answer
+
+
+@pytest.mark.parametrize(("directive", "warned"), [(None, True), ("Warn", True), ("Ignore", False)])
+def test_a_create_drops_unknown_fields_and_warns_unless_told_to_ignore(api, directive, warned):
+    """fieldValidation: Warn is "the default in v1.23+" (the API reference): the field
+    is dropped and a `Warning:` header names it; Ignore drops it silently."""
+    pytest.importorskip("kubernetes_validate")
+    answer = create_with(api, directive)
+    assert answer.status == 201
+    stored = json.loads(answer.data)
+    assert "bogus" not in stored and stored["data"] == {"a": "1"}
+    warning = answer.getheader("Warning")
+    assert (warning == '299 - "unknown field \\"bogus\\""') is warned
+
+
+def test_a_strict_create_names_each_unknown_field_and_stores_nothing(api):
+    pytest.importorskip("kubernetes_validate")
+    answer = create_with(api, "Strict")
+    assert answer.status == 400
+    assert json.loads(answer.data)["message"] == (
+        'ConfigMap in version "v1" cannot be handled as a ConfigMap: '
+        'strict decoding error: unknown field "bogus"'
+    )
+    assert k8s.CoreV1Api(api).list_namespaced_config_map("default").items == []
 
 
 def test_watch_streams_changes(api):

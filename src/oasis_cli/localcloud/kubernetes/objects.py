@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,7 @@ class Call:
     content_type: str
     accept: str = ""
     user_agent: str = ""
+    warnings: list[str] = field(default_factory=list)  # each a `Warning:` header
 
 
 class KubeError(Exception):

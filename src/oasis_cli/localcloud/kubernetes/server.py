@@ -192,6 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(url.query))
         cluster_path = self.cluster_path
         status = 500
+        warnings: list[str] = []  # the API server's `Warning:` headers for this answer
         try:
             path = "/" + "/".join(p for p in url.path.split("/") if p)  # `/version/` too
             if not self.kube.admits(cluster_path):
@@ -211,7 +212,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._watch(cluster_path, path, query)
                 return
             status, body = self.kube.transact(
-                cluster_path, lambda cluster, kube: self._call(cluster, kube, path, query, raw)
+                cluster_path,
+                lambda cluster, kube: self._call(cluster, kube, path, query, raw, warnings),
             )
         except objects.KubeError as exc:
             status, body = exc.code, exc.status()
@@ -239,6 +241,9 @@ class _Handler(BaseHTTPRequestHandler):
             payload, content_type = json.dumps(body).encode(), "application/json"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for warning in warnings:
+            # RFC 7234 warn-code 299, agent "-": how the API server sends warnings
+            self.send_header("Warning", f"299 - {json.dumps(warning)}")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -246,7 +251,13 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
     def _call(
-        self, cluster: dict, kube: objects.KubeWorld, path: str, query: dict, raw: bytes
+        self,
+        cluster: dict,
+        kube: objects.KubeWorld,
+        path: str,
+        query: dict,
+        raw: bytes,
+        warnings: list[str],
     ) -> Any:
         found = api.discovery(cluster, path)
         if found is not None:
@@ -265,7 +276,9 @@ class _Handler(BaseHTTPRequestHandler):
         call = api.parse(cluster, self.command, path, query, body, content_type)
         call.accept = self.headers.get("Accept", "")
         call.user_agent = self.headers.get("User-Agent", "")
-        return api.handle(cluster, kube, call, self.kube.env())
+        answer = api.handle(cluster, kube, call, self.kube.env())
+        warnings += call.warnings
+        return answer
 
     def _openapi(self, cluster: dict, path: str) -> Any:
         kinds = objects.served(cluster)

@@ -32,7 +32,7 @@ from oasis_cli.localcloud.kubernetes.schemas import validate
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
-def check_body(call: Call, kube: KubeWorld, obj: Any) -> dict[str, Any]:
+def check_body(call: Call, kube: KubeWorld, obj: Any, write: str = "create") -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise KubeError(400, "the request body must be a Kubernetes object")
     kind = call.kind
@@ -65,7 +65,8 @@ def check_body(call: Call, kube: KubeWorld, obj: Any) -> dict[str, Any]:
             raise KubeError(
                 422, f'{kind.kind} "{name}" is invalid: metadata.labels: {label}: Invalid value'
             )
-    validate(kind, obj)
+    dropped = validate(kind, obj, write, call.query.get("fieldValidation", "Warn"))
+    call.warnings += [f'unknown field "{path}"' for path in dropped]
     return obj
 
 
@@ -98,7 +99,7 @@ def patch(
     for key in ("name", "namespace", "uid", "creationTimestamp", "generation"):
         if key in existing["metadata"]:
             metadata[key] = existing["metadata"][key]
-    check_body(call, kube, after)
+    check_body(call, kube, after, "patch")
     for key in ("status", "_private"):
         if key in existing:
             after[key] = existing[key]
@@ -130,7 +131,7 @@ def apply(
             'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required '
             "for apply patch",
         )
-    obj = check_body(call, kube, copy.deepcopy(call.body))
+    obj = check_body(call, kube, copy.deepcopy(call.body), "apply")
     now = timestamp(time.time())
     version = call.kind.api_version
     if existing is None:
