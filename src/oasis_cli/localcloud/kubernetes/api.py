@@ -11,15 +11,13 @@ written bodies pass `writes.check_body`. Errors are `Status` objects.
 from __future__ import annotations
 
 import contextlib
-import copy
 import re
 import time
 from pathlib import Path
 from typing import Any
 
 from oasis_cli.localcloud.infra.rest import timestamp
-from oasis_cli.localcloud.kubernetes import controllers, fieldmanager, rayhead, tables, writes
-from oasis_cli.localcloud.kubernetes.controllers import react
+from oasis_cli.localcloud.kubernetes import controllers, rayhead, tables, writes
 from oasis_cli.localcloud.kubernetes.objects import (
     Call,
     Env,
@@ -178,20 +176,7 @@ def handle(cluster: dict[str, Any], kube: KubeWorld, call: Call, env: Env) -> tu
             raise not_found(kind, call.name)
         return 200, public(existing)
     if call.method == "POST":
-        obj = writes.check_body(call, kube, copy.deepcopy(call.body))
-        if kube.get(kind, call.namespace, obj["metadata"]["name"]) is not None:
-            raise KubeError(
-                409,
-                f'{kind.plural}.{kind.group or "core"} "{obj["metadata"]["name"]}" already exists',
-            )
-        obj["metadata"]["generation"] = 1
-        manager = call.query.get("fieldManager") or writes.user_agent_manager(call.user_agent)
-        obj["metadata"]["managedFields"] = fieldmanager.entries(
-            fieldmanager.created(obj, manager), kind.api_version, timestamp(time.time())
-        )
-        created = kube.put(kind, obj)
-        react(kube, kind, created, env)
-        return 201, public(created)
+        return writes.create(kube, call, env)
     if call.method == "PATCH" and call.content_type.startswith("application/apply-patch"):
         return writes.apply(kube, call, existing, env)
     if call.method == "PATCH":

@@ -24,7 +24,8 @@ from typing import Any
 
 from oasis_cli.localcloud.kubernetes.objects import KubeError
 
-Path = tuple[tuple[str, str], ...]  # ("f", field) | ("k", name) elements
+Path = tuple[tuple[str, str], ...]  # ("f", field) | ("k", name) | ("i", index) elements
+_ABSENT = object()  # a field an object does not have
 
 # what the server owns or an object's identity: never a manager's field
 IDENTITY = {"apiVersion", "kind", "status", "_private"}
@@ -41,8 +42,11 @@ SERVER_METADATA = {
 }
 
 
-def _keyed(value: list[Any]) -> bool:
-    """Whether a list's items are all objects with a name of their own."""
+def keyed(value: Any) -> bool:
+    """Whether `value` is a list whose items are all objects with a name of their own
+    (the module's simplification of a keyed list)."""
+    if not isinstance(value, list):
+        return False
     names = [item.get("name") for item in value if isinstance(item, dict)]
     named = [name for name in names if isinstance(name, str)]
     return bool(value) and len(named) == len(value) and len(set(named)) == len(named)
@@ -56,7 +60,7 @@ def leaves(obj: dict[str, Any]) -> dict[Path, Any]:
         if isinstance(value, dict) and value:
             for key, child in value.items():
                 walk(child, (*path, ("f", key)))
-        elif isinstance(value, list) and _keyed(value):
+        elif keyed(value):
             for item in value:
                 walk(item, (*path, ("k", item["name"])))
         else:
@@ -132,14 +136,23 @@ def decode(fields_v1: dict[str, Any]) -> set[Path]:
 
 
 def spelled(path: Path) -> str:
-    """A field as structured-merge-diff prints it: `.spec.containers[name="x"].image`."""
-    return "".join(f".{key}" if kind == "f" else f"[name={json.dumps(key)}]" for kind, key in path)
+    """A field as structured-merge-diff prints it: `.spec.containers[name="x"].image`,
+    `[0]` for an item of a list without keys."""
+    marks = {"f": ".{}", "k": "[name={}]", "i": "[{}]"}
+    return "".join(
+        marks[kind].format(json.dumps(key) if kind == "k" else key) for kind, key in path
+    )
+
+
+def owned(entry: dict[str, Any]) -> set[Path]:
+    """The fields a managedFields entry names."""
+    return decode(entry.get("fieldsV1") or {})
 
 
 def owners(obj: dict[str, Any]) -> dict[tuple[str, str], set[Path]]:
     """Each (manager, operation)'s fields, from the object's managedFields."""
     return {
-        (entry["manager"], entry.get("operation", "Apply")): decode(entry.get("fieldsV1") or {})
+        (entry["manager"], entry.get("operation", "Apply")): owned(entry)
         for entry in obj.get("metadata", {}).get("managedFields") or []
     }
 
@@ -160,9 +173,12 @@ def entries(
         if not paths:
             continue
         entry = kept.get((manager, operation))
-        unchanged = entry is not None and decode(entry.get("fieldsV1") or {}) == paths
-        if entry is not None and unchanged and (manager, operation) != writer:
-            found.append(entry)
+        if (
+            entry
+            and (manager, operation) != writer
+            and decode(entry.get("fieldsV1") or {}) == paths
+        ):
+            found.append(entry)  # not this write's: it keeps its time
             continue
         found.append(
             {
@@ -226,18 +242,10 @@ def updated(
     before: dict[str, Any], after: dict[str, Any], manager: str
 ) -> dict[tuple[str, str], set[Path]]:
     """The managers' fields after `manager` changed `before` into `after` with an
-    update (a patch or PUT): it takes over every field it changed, without conflict."""
+    update (a patch): it takes over every field it changed, without conflict."""
     old, new = leaves(before), leaves(after)
     changed = {p for p in new if old.get(p, _ABSENT) != new[p]} | (set(old) - set(new))
     managed = {key: paths - changed for key, paths in owners(before).items()}
     mine = managed.get((manager, "Update"), set())
     managed[(manager, "Update")] = (mine | changed) & set(new)
     return {key: paths & set(new) for key, paths in managed.items() if paths & set(new)}
-
-
-def created(obj: dict[str, Any], manager: str) -> dict[tuple[str, str], set[Path]]:
-    """The fields of an object made with POST, all its creator's (an `Update`)."""
-    return {(manager, "Update"): set(leaves(obj))}
-
-
-_ABSENT = object()

@@ -9,8 +9,10 @@ lists, that is `name` for lists whose items all carry one (the schemas' key for
 containers, env, volumes, ports). Other lists are replaced; `$patch: delete` in an
 item removes it, `$patch: replace` replaces the map it is in, and the `$setElementOrder`
 and `$retainKeys` directives are read and dropped. Custom resources take no
-strategic merge patch: the API server answers 415 for them, naming the types it
-accepts (apiextensions-apiserver: CRDs "do not support strategic merge patch").
+strategic merge patch (the docs above: "Strategic merge patch is not supported for
+custom resources"): the API server answers 415, naming the types it accepts as
+apimachinery's negotiation `errUnsupportedMediaType` words it, in the order apiserver's
+endpoints/installer.go registers them.
 """
 
 from __future__ import annotations
@@ -18,14 +20,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from oasis_cli.localcloud.kubernetes.fieldmanager import keyed
 from oasis_cli.localcloud.kubernetes.objects import BUILTIN_GROUPS, Kind, KubeError
 
 JSON_PATCH = "application/json-patch+json"
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
-CRD_TYPES = (
-    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
-)
+APPLY = "application/apply-patch+yaml"
 
 
 def merge(target: Any, patch: Any) -> Any:
@@ -41,14 +42,6 @@ def merge(target: Any, patch: Any) -> Any:
     return result
 
 
-def _named(items: Any) -> bool:
-    return (
-        isinstance(items, list)
-        and bool(items)
-        and all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items)
-    )
-
-
 def strategic(target: Any, patch: Any) -> Any:
     """A strategic merge patch of `target` (see the module's note on list keys)."""
     if not isinstance(patch, dict):
@@ -61,7 +54,7 @@ def strategic(target: Any, patch: Any) -> Any:
             continue
         if value is None:
             result.pop(key, None)
-        elif _named(value) and isinstance(result.get(key), list):
+        elif keyed(value) and isinstance(result.get(key), list):
             result[key] = _merge_list(result[key], value)
         else:
             result[key] = strategic(result.get(key), value)
@@ -120,8 +113,9 @@ def json_patch(target: Any, operations: Any) -> Any:
 
 
 def patched(kind: Kind, obj: dict[str, Any], patch: Any, content_type: str) -> dict[str, Any]:
-    """The object after a merge or strategic merge patch; 415 for other types, and
-    for a strategic merge patch of a custom resource."""
+    """The object after a JSON, merge or strategic merge patch; 415 for other types,
+    and for a strategic merge patch of a custom resource."""
+    builtin = kind.group in BUILTIN_GROUPS
     media = content_type.split(";")[0].strip()
     if media == JSON_PATCH:
         return json_patch(obj, patch)
@@ -129,10 +123,11 @@ def patched(kind: Kind, obj: dict[str, Any], patch: Any, content_type: str) -> d
         raise KubeError(400, "the patch must be a JSON object")
     if media == MERGE:
         return merge(obj, patch)
-    if media == STRATEGIC and kind.group in BUILTIN_GROUPS:
+    if media == STRATEGIC and builtin:
         return strategic(obj, patch)
+    accepted = [JSON_PATCH, MERGE, *([STRATEGIC] if builtin else []), APPLY]
     raise KubeError(
         415,
-        f"the body of the request was in an unknown format - accepted media types include: "
-        f"{CRD_TYPES if kind.group not in BUILTIN_GROUPS else STRATEGIC + ', ' + CRD_TYPES}",
+        "the body of the request was in an unknown format - accepted media types include: "
+        + ", ".join(accepted),
     )

@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from oasis_cli.localcloud.kubernetes.fieldmanager import spelled
 from oasis_cli.localcloud.kubernetes.objects import BUILTIN_GROUPS, Kind, KubeError
 
 UNKNOWN = "additionalProperties"
@@ -127,19 +128,20 @@ def _decoder_path(path: tuple[Any, ...]) -> str:
 
 
 def _spelled(error: Any, obj: Any) -> str:
-    """The field as structured-merge-diff names it: `.spec.containers[name="x"].image`."""
-    path = list(error.absolute_path)
-    if error.validator == UNKNOWN:
-        path = list(_unknown(error)[0])
-    out, node = "", obj  # node: the object, then each field or item on the path
+    """The field an error is about, as structured-merge-diff names it
+    (`fieldmanager.spelled`): an item of a named list by its name."""
+    path = list(_unknown(error)[0] if error.validator == UNKNOWN else error.absolute_path)
+    elements: list[tuple[str, str]] = []
+    node = obj  # the object, then each field or item on the path
     for part in path:
         node = node[part]
-        if isinstance(part, int):
-            named = isinstance(node, dict) and isinstance(node.get("name"), str)
-            out += f'[name="{node["name"]}"]' if named else f"[{part}]"
+        if not isinstance(part, int):
+            elements.append(("f", part))
+        elif isinstance(node, dict) and isinstance(node.get("name"), str):
+            elements.append(("k", node["name"]))
         else:
-            out += f".{part}"
-    return out
+            elements.append(("i", str(part)))
+    return spelled(tuple(elements))
 
 
 _SCHEMA: dict[str, Any] = {}

@@ -70,60 +70,96 @@ def check_body(call: Call, kube: KubeWorld, obj: Any, write: str = "create") -> 
     return obj
 
 
-def user_agent_manager(user_agent: str) -> str:
-    """The manager of a write that names none: its User-Agent up to the first `/`
-    (the API server's default, apiserver endpoints/handlers `managerOrUserAgent`)."""
-    return user_agent.split("/", 1)[0][:128] or "unknown"
-
-
-SERVER_METADATA = ("uid", "creationTimestamp", "generation", "resourceVersion", "managedFields")
+def manager_of(call: Call) -> str:
+    """The field manager of a create or patch: `fieldManager`, else the User-Agent
+    up to its first `/` (apiserver endpoints/handlers/create.go `managerOrUserAgent`;
+    "unknown" here where the client sends neither)."""
+    agent = "".join(c for c in call.user_agent.split("/", 1)[0] if c.isprintable())
+    return call.query.get("fieldManager") or agent[:128] or "unknown"
 
 
 def _content(obj: dict[str, Any]) -> dict[str, Any]:
-    """An object without the metadata the server writes: what an apply can change."""
-    metadata = {k: v for k, v in obj["metadata"].items() if k not in SERVER_METADATA}
+    """An object without the metadata the server writes: what a write can change."""
+    metadata = {k: v for k, v in obj["metadata"].items() if k not in fieldmanager.SERVER_METADATA}
     return {**obj, "metadata": metadata}
+
+
+def create(kube: KubeWorld, call: Call, env: Env) -> tuple[int, Any]:
+    """POST: a new object, all of whose fields its creator manages (an `Update`)."""
+    obj = check_body(call, kube, copy.deepcopy(call.body))
+    kind, name = call.kind, obj["metadata"]["name"]
+    if kube.get(kind, call.namespace, name) is not None:
+        raise KubeError(409, f'{kind.plural}.{kind.group or "core"} "{name}" already exists')
+    return _created(kube, call, obj, (manager_of(call), "Update"), env)
+
+
+def _created(
+    kube: KubeWorld, call: Call, obj: dict[str, Any], writer: tuple[str, str], env: Env
+) -> tuple[int, Any]:
+    obj["metadata"]["generation"] = 1
+    obj["metadata"]["managedFields"] = fieldmanager.entries(
+        {writer: set(fieldmanager.leaves(obj))}, call.kind.api_version, timestamp(time.time())
+    )
+    created = kube.put(call.kind, obj)
+    react(kube, call.kind, created, env)
+    return 201, public(created)
+
+
+def _replaced(
+    kube: KubeWorld,
+    call: Call,
+    existing: dict[str, Any],
+    new: dict[str, Any],
+    managed: dict[tuple[str, str], set[fieldmanager.Path]],
+    writer: tuple[str, str],
+    env: Env,
+) -> tuple[int, Any]:
+    """Store `new` in place of `existing`, which keeps what the server owns (status,
+    the controllers' private state); nothing is written when nothing changed."""
+    for key in ("status", "_private"):
+        if key in existing:
+            new[key] = existing[key]
+    if _content(new) == _content(existing) and managed == fieldmanager.owners(existing):
+        return 200, public(existing)
+    new["metadata"]["managedFields"] = fieldmanager.entries(
+        managed,
+        call.kind.api_version,
+        timestamp(time.time()),
+        existing["metadata"].get("managedFields"),
+        writer,
+    )
+    if new.get("spec") != existing.get("spec"):
+        new["metadata"]["generation"] = existing["metadata"]["generation"] + 1
+    updated = kube.put(call.kind, new)
+    react(kube, call.kind, updated, env)
+    return 200, public(updated)
+
+
+def _server_metadata(existing: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in existing["metadata"].items() if k in fieldmanager.SERVER_METADATA}
 
 
 def patch(
     kube: KubeWorld, call: Call, existing: dict[str, Any] | None, env: Env
 ) -> tuple[int, Any]:
     """A merge, strategic merge or JSON patch of an existing object; its manager
-    (`fieldManager`, or the User-Agent's name) takes over the fields it changed."""
+    takes over the fields it changed."""
     if existing is None:
         raise not_found(call.kind, call.name)
     after = patches.patched(call.kind, public(existing), call.body, call.content_type)
-    for key in ("apiVersion", "kind"):
-        after[key] = existing[key]
-    metadata = after.setdefault("metadata", {})
-    for key in ("name", "namespace", "uid", "creationTimestamp", "generation"):
-        if key in existing["metadata"]:
-            metadata[key] = existing["metadata"][key]
+    after.update(apiVersion=existing["apiVersion"], kind=existing["kind"])
+    after["metadata"] = {**(after.get("metadata") or {}), **_server_metadata(existing)}
     check_body(call, kube, after, "patch")
-    for key in ("status", "_private"):
-        if key in existing:
-            after[key] = existing[key]
-    if _content(after) == _content(existing):
-        return 200, public(existing)
-    manager = call.query.get("fieldManager") or user_agent_manager(call.user_agent)
-    managed = fieldmanager.updated(existing, after, manager)
-    metadata["managedFields"] = fieldmanager.entries(
-        managed,
-        call.kind.api_version,
-        timestamp(time.time()),
-        existing["metadata"].get("managedFields"),
-        (manager, "Update"),
-    )
-    if after.get("spec") != existing.get("spec"):
-        metadata["generation"] = existing["metadata"]["generation"] + 1
-    updated = kube.put(call.kind, after)
-    react(kube, call.kind, updated, env)
-    return 200, public(updated)
+    writer = (manager_of(call), "Update")
+    managed = fieldmanager.updated(existing, after, writer[0])
+    return _replaced(kube, call, existing, after, managed, writer, env)
 
 
 def apply(
     kube: KubeWorld, call: Call, existing: dict[str, Any] | None, env: Env
 ) -> tuple[int, Any]:
+    """Server-side apply: creates the object, or merges the applied fields into it
+    as `fieldmanager` does."""
     manager = call.query.get("fieldManager", "")
     if not manager:
         raise KubeError(
@@ -132,34 +168,11 @@ def apply(
             "for apply patch",
         )
     obj = check_body(call, kube, copy.deepcopy(call.body), "apply")
-    now = timestamp(time.time())
-    version = call.kind.api_version
+    writer = (manager, "Apply")
     if existing is None:
-        obj["metadata"]["generation"] = 1
-        managed = {(manager, "Apply"): set(fieldmanager.leaves(obj))}
-        obj["metadata"]["managedFields"] = fieldmanager.entries(managed, version, now)
-        created = kube.put(call.kind, obj)
-        react(kube, call.kind, created, env)
-        return 201, public(created)
+        return _created(kube, call, obj, writer, env)
     force = call.query.get("force", "").lower() in ("true", "1")
     content, managed = fieldmanager.apply(existing, obj, manager, force)
-    # the merged fields plus what the server owns: identity and system metadata,
-    # status, the controllers' private state
     merged = {"apiVersion": existing["apiVersion"], "kind": existing["kind"], **content}
-    merged["metadata"] = {
-        **{k: v for k, v in existing["metadata"].items() if k in fieldmanager.SERVER_METADATA},
-        **content.get("metadata", {}),
-    }
-    for key in ("status", "_private"):
-        if key in existing:
-            merged[key] = existing[key]
-    if _content(merged) == _content(existing) and managed == fieldmanager.owners(existing):
-        return 200, public(existing)
-    merged["metadata"]["managedFields"] = fieldmanager.entries(
-        managed, version, now, existing["metadata"].get("managedFields"), (manager, "Apply")
-    )
-    if merged.get("spec") != existing.get("spec"):
-        merged["metadata"]["generation"] = existing["metadata"]["generation"] + 1
-    updated = kube.put(call.kind, merged)
-    react(kube, call.kind, updated, env)
-    return 200, public(updated)
+    merged["metadata"] = {**_server_metadata(existing), **content.get("metadata", {})}
+    return _replaced(kube, call, existing, merged, managed, writer, env)
