@@ -72,8 +72,6 @@ def env(opts: Options, *, port: int) -> None:
     gke-gcloud-auth-plugin get one, so the kubeconfig `gcloud container clusters
     get-credentials` writes works); kubectl a kubeconfig with a context per
     simulated cluster."""
-    import shlex
-
     from oasis_cli.kube.client import LOCAL_TOKEN
     from oasis_cli.ledger import private_dir
     from oasis_cli.localcloud.cloud import endpoints_at
@@ -92,8 +90,8 @@ def env(opts: Options, *, port: int) -> None:
             f"CLOUDSDK_API_ENDPOINT_OVERRIDES_{api.upper()}": f"http://127.0.0.1:{port}/{path}"
             for api, path in GCLOUD_APIS.items()
         },
+        "KUBECONFIG": str(_kubeconfig(opts)),
     }
-    settings["KUBECONFIG"] = str(_kubeconfig(opts))
     for name, value in settings.items():
         print(f"export {name}={shlex.quote(value)}")
 

@@ -9,7 +9,6 @@ it in `_services()`.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from oasis_cli.localcloud.infra.http import (
     Request,
     Response,
     Service,
+    stop_together,
 )
 from oasis_cli.localcloud.infra.store import Store
 from oasis_cli.localcloud.kubernetes import controllers
@@ -103,13 +103,8 @@ class LocalCloud:
         return self
 
     def stop(self) -> None:
-        """Stop the three servers at once (each waits for its accept loop to notice)."""
-        stopping = [threading.Thread(target=server.stop) for server in (self.kube, self._front)]
-        for thread in stopping:
-            thread.start()
-        self._grpc.stop()
-        for thread in stopping:
-            thread.join()
+        """Stop the three servers at once."""
+        stop_together((self.kube, self._front, self._grpc))
 
     def __enter__(self) -> LocalCloud:
         return self.start()

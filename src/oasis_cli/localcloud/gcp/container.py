@@ -41,10 +41,11 @@ class Container(RestService):
         """A cluster as GET returns it: its endpoint is this cloud's Kubernetes API;
         `location`, the deprecated `zone` (which gcloud's list shows as LOCATION) and
         `selfLink` as the container v1 Cluster resource has them."""
+        location = path.split("/")[3]
         return {
             **public(cluster),
-            "location": path.split("/")[3],
-            "zone": path.split("/")[3],
+            "location": location,
+            "zone": location,
             "selfLink": f"https://container.googleapis.com/v1/{path}",
             "endpoint": self.kube_endpoint(path),
         }

@@ -15,7 +15,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -183,6 +183,15 @@ class Serving:
     def port(self) -> int:
         assert self._server is not None, "local cloud not started"
         return int(self._server.server_address[1])
+
+
+def stop_together(servers: Iterable[Any]) -> None:
+    """`stop()` each server at once: each waits for its accept loop to notice."""
+    stopping = [threading.Thread(target=server.stop) for server in servers]
+    for thread in stopping:
+        thread.start()
+    for thread in stopping:
+        thread.join()
 
 
 class HttpFront(Serving):

@@ -37,14 +37,25 @@ QUERY_PARAMETERS = ("fieldManager", "fieldValidation", "force", "dryRun")
 VERSION = SERVER_VERSION["gitVersion"]
 
 
-def _path(kind: Kind) -> str:
-    root = f"/apis/{kind.group}/{kind.version}" if kind.group else "/api/v1"
-    scope = "/namespaces/{namespace}" if kind.namespaced else ""
-    return f"{root}{scope}/{kind.plural}/{{name}}"
-
-
 def _group_version(kind: Kind) -> str:
     return f"apis/{kind.group}/{kind.version}" if kind.group else "api/v1"
+
+
+def _path(kind: Kind) -> str:
+    scope = "/namespaces/{namespace}" if kind.namespaced else ""
+    return f"/{_group_version(kind)}{scope}/{kind.plural}/{{name}}"
+
+
+def answer(kinds: list[Kind], path: str, accept: str) -> dict[str, Any] | bytes | None:
+    """The document at `path` under /openapi/ (the v2 one as protobuf unless the
+    client accepts JSON only); None for a path no document has."""
+    if path == "/openapi/v2":
+        return (
+            v2_document(kinds) if "protobuf" in accept or "json" not in accept else v2_json(kinds)
+        )
+    if path == "/openapi/v3":
+        return v3_index(kinds)
+    return v3_document(kinds, path.removeprefix("/openapi/v3/"))
 
 
 def _gvk(kind: Kind) -> dict[str, str]:
@@ -138,21 +149,13 @@ def _bool(number: int) -> bytes:
 def v2_document(kinds: list[Kind]) -> bytes:
     """`/openapi/v2` as gnostic's `openapi_v2.Document` protobuf."""
     info = _field(1, "Kubernetes") + _field(2, VERSION)
-    parameters = b"".join(
-        _field(
-            8,  # Operation.parameters: ParametersItem.parameter.non_body_parameter.query
-            _field(
-                1,
-                _field(
-                    2,
-                    _field(
-                        3, _field(2, "query") + _field(4, name) + _field(6, "string") + _bool(20)
-                    ),
-                ),
-            ),
-        )
-        for name in QUERY_PARAMETERS
-    )
+    parameters = b""
+    for name in QUERY_PARAMETERS:
+        parameter = _field(2, "query") + _field(4, name) + _field(6, "string") + _bool(20)
+        # in NonBodyParameter (3), Parameter (2), ParametersItem (1), Operation.parameters (8)
+        for number in (3, 2, 1, 8):
+            parameter = _field(number, parameter)
+        parameters += parameter
     paths = b""
     for kind in kinds:
         extension = json.dumps(_gvk(kind))  # JSON is YAML

@@ -42,7 +42,7 @@ def serve(
         socket_.close()
     elif upgrade == "websocket" and CHANNEL_PROTOCOL in protocols:
         socket_ = _accept_websocket(handler, CHANNEL_PROTOCOL)
-        _channels(socket_, connect, int(query.get("ports", "0").split(",")[0] or 0))
+        _channels(socket_, connect, int(query.get("ports", "0").split(",")[0] or 0), label)
     else:
         raise KubeError(
             400, f"port-forward needs {TUNNEL_PROTOCOL}, {CHANNEL_PROTOCOL} or SPDY/3.1"
@@ -71,7 +71,9 @@ def _accept_websocket(handler: BaseHTTPRequestHandler, protocol: str) -> WebSock
     return WebSocket(handler.connection, handler.rfile)
 
 
-def _channels(socket_: WebSocket, connect: Callable[[int], socket.socket], port: int) -> None:
+def _channels(
+    socket_: WebSocket, connect: Callable[[int], socket.socket], port: int, label: str
+) -> None:
     """`v4.channel.k8s.io`: data channel 0 and error channel 1 for the one port,
     each first sending the port number; one WebSocket carries one TCP stream."""
     number = struct.pack("<H", port)
@@ -80,7 +82,7 @@ def _channels(socket_: WebSocket, connect: Callable[[int], socket.socket], port:
     try:
         backend = connect(port)
     except OSError as exc:
-        socket_.send(b"\x01" + f"error forwarding port {port}: {exc}".encode())
+        socket_.send(b"\x01" + spdy.forwarding_error(port, label, exc).encode())
         socket_.close()
         return
     socket_.pump(backend)

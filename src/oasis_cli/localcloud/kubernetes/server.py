@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from oasis_cli.localcloud.gcp.echo import caller_ip
 from oasis_cli.localcloud.infra import world as world_tables
-from oasis_cli.localcloud.infra.http import Latency, Serving
+from oasis_cli.localcloud.infra.http import Latency, Serving, stop_together
 from oasis_cli.localcloud.infra.store import Store
 from oasis_cli.localcloud.infra.tls import server_certificate
 from oasis_cli.localcloud.kubernetes import api, controllers, objects, openapi, portforward
@@ -66,11 +66,7 @@ class KubeServer:
     def stop(self) -> None:
         with self._lock:
             listeners, self._listeners = list(self._listeners.values()), {}
-        stopping = [threading.Thread(target=listener.stop) for listener in listeners]
-        for thread in stopping:
-            thread.start()
-        for thread in stopping:
-            thread.join()
+        stop_together(listeners)
 
     def endpoint(self, cluster_path: str) -> str:
         """The cluster's `host:port` (its GKE `endpoint`), listening from now on."""
@@ -263,7 +259,10 @@ class _Handler(BaseHTTPRequestHandler):
         if found is not None:
             return 200, found
         if path.startswith("/openapi/"):
-            return 200, self._openapi(cluster, path)
+            document = openapi.answer(objects.served(cluster), path, self.headers.get("Accept", ""))
+            if document is None:
+                raise objects.KubeError(404, "the server could not find the requested resource")
+            return 200, document
         content_type = self.headers.get("Content-Type", "")
         body: Any = None
         if raw:
@@ -279,20 +278,6 @@ class _Handler(BaseHTTPRequestHandler):
         answer = api.handle(cluster, kube, call, self.kube.env())
         warnings += call.warnings
         return answer
-
-    def _openapi(self, cluster: dict, path: str) -> Any:
-        kinds = objects.served(cluster)
-        if path == "/openapi/v2":
-            wanted = self.headers.get("Accept", "")
-            if "protobuf" in wanted or "json" not in wanted:
-                return openapi.v2_document(kinds)
-            return openapi.v2_json(kinds)
-        if path == "/openapi/v3":
-            return openapi.v3_index(kinds)
-        document = openapi.v3_document(kinds, path.removeprefix("/openapi/v3/"))
-        if document is None:
-            raise objects.KubeError(404, "the server could not find the requested resource")
-        return document
 
     # --- watch -------------------------------------------------------------------
 

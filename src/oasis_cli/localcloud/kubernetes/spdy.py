@@ -39,6 +39,7 @@ SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS, PING, GOAWAY, HEADERS, WINDOW_UPDAT
     9,
 )
 FLAG_FIN = 0x01
+CANCEL = 5  # RST_STREAM status (spdy/types.go RstStreamStatus)
 CHUNK = 32 * 1024
 
 _WORDS = [
@@ -130,7 +131,7 @@ class Framer:
     def __init__(self, read: Callable[[int], bytes], write: Callable[[bytes], None]) -> None:
         self._read = read
         self._write = write
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._inflate = zlib.decompressobj(zdict=DICTIONARY)
         self._deflate = zlib.compressobj(9, zdict=DICTIONARY)
 
@@ -165,17 +166,23 @@ class Framer:
             self._write(header + body)
 
     def reply(self, stream: int) -> None:
-        """An empty SYN_REPLY, as the API server answers each accepted stream."""
+        """An empty SYN_REPLY, as the API server answers each accepted stream; the
+        header block is compressed and sent under one lock, the zlib stream's order."""
         with self._lock:
             block = self._deflate.compress(struct.pack(">I", 0))
             block += self._deflate.flush(zlib.Z_SYNC_FLUSH)
-            body = struct.pack(">I", stream) + block
-            self._write(struct.pack(">HHI", 0x8003, SYN_REPLY, len(body)) + body)
+            self.control(SYN_REPLY, struct.pack(">I", stream) + block)
 
     def data(self, stream: int, data: bytes, fin: bool = False) -> None:
         header = struct.pack(">II", stream, (FLAG_FIN if fin else 0) << 24 | len(data))
         with self._lock:
             self._write(header + data)
+
+
+def forwarding_error(port: int, pod: str, exc: OSError) -> str:
+    """A failed dial as kubelet reports it, on either protocol (portforward
+    httpstream.go and websocket.go): `pod` is "NAME, uid UID"."""
+    return f"error forwarding port {port} to pod {pod}: {exc}"
 
 
 def headers(block: bytes) -> dict[str, str]:
@@ -239,7 +246,9 @@ class PortForward:
     def _stream(self, stream: int, found: dict[str, str]) -> None:
         kind, port = found.get("streamtype"), found.get("port", "")
         if kind not in ("error", "data") or not port.isdigit() or not 0 < int(port) < 65536:
-            self.framer.control(RST_STREAM, struct.pack(">II", stream, 1))  # PROTOCOL_ERROR
+            # kubelet's httpStreamReceived refuses it; apimachinery's spdy connection
+            # then resets the stream, which moby/spdystream sends as CANCEL (5)
+            self.framer.control(RST_STREAM, struct.pack(">II", stream, CANCEL))
             return
         self.framer.reply(stream)
         # without a requestid (old clients) kubelet pairs stream n's error with n+2's data
@@ -274,7 +283,7 @@ class PortForward:
         try:
             pair.backend = self.connect(pair.port)
         except OSError as exc:
-            message = f"error forwarding port {pair.port} to pod {self.pod}: {exc}"
+            message = forwarding_error(pair.port, self.pod, exc)
             with contextlib.suppress(OSError):
                 self.framer.data(pair.error, message.encode())
             pair.ready.set()
@@ -294,6 +303,8 @@ class PortForward:
             keys = [k for k, p in self._pairs.items() if p is pair]
             for key in keys:
                 del self._pairs[key]
+            for stream in [s for s, p in self._by_stream.items() if p is pair]:
+                del self._by_stream[stream]  # later frames for it are dropped
         if pair is None or not keys:
             return
         for stream in (pair.data, pair.error):

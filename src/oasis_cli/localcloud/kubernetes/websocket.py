@@ -9,6 +9,7 @@ import hashlib
 import socket
 import struct
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -56,8 +57,20 @@ class WebSocket:
         with contextlib.suppress(OSError):
             self.send(struct.pack(">H", 1000), opcode=0x8)
 
+    def messages(self) -> Iterator[bytes]:
+        """The payloads of the client's data frames until it closes; pings answered."""
+        while (frame := self.receive()) is not None:
+            opcode, data = frame
+            if opcode == 0x8:
+                return
+            if opcode == 0x9:
+                self.send(data, opcode=0xA)
+            elif opcode in (0x0, 0x2):
+                yield data
+
     def pump(self, backend: socket.socket) -> None:
-        """Copy data both ways until either side closes."""
+        """Copy data both ways until either side closes (`v4.channel.k8s.io`: each
+        message starts with its channel, 0 for data)."""
 
         def to_client() -> None:
             try:
@@ -69,13 +82,8 @@ class WebSocket:
 
         threading.Thread(target=to_client, daemon=True).start()
         try:
-            while (frame := self.receive()) is not None:
-                opcode, data = frame
-                if opcode == 0x8:
-                    break
-                if opcode == 0x9:
-                    self.send(data, opcode=0xA)
-                elif opcode in (0x0, 0x2) and data[:1] == b"\x00" and len(data) > 1:
+            for data in self.messages():
+                if data[:1] == b"\x00" and len(data) > 1:
                     backend.sendall(data[1:])
         except OSError:
             pass
@@ -84,21 +92,14 @@ class WebSocket:
                 backend.shutdown(socket.SHUT_RDWR)
             backend.close()
 
-    def byte_reader(self) -> Any:
-        """`read(n)` over the binary messages' payloads as one byte stream (how a
-        tunnel carries SPDY): pings are answered, a close ends the stream."""
-        buffered = bytearray()
+    def byte_reader(self) -> Callable[[int], bytes]:
+        """`read(n)` over the messages' payloads as one byte stream (how a tunnel
+        carries SPDY); at the close it returns what is left."""
+        messages, buffered = self.messages(), bytearray()
 
         def read(count: int) -> bytes:
-            while len(buffered) < count:
-                frame = self.receive()
-                if frame is None or frame[0] == 0x8:
-                    break
-                opcode, data = frame
-                if opcode == 0x9:
-                    self.send(data, opcode=0xA)
-                elif opcode in (0x0, 0x2):
-                    buffered.extend(data)
+            while len(buffered) < count and (data := next(messages, None)) is not None:
+                buffered.extend(data)
             taken = bytes(buffered[:count])
             del buffered[:count]
             return taken
